@@ -18,7 +18,7 @@ def build_embedding_model(
     The default here is a small convnet whose output is L2-normalised:
 
     ``Reshape(28, 28, 1) -> Conv2D(32, 3, relu) -> MaxPool -> Conv2D(64, 3, relu)
-    -> MaxPool -> Flatten -> Dense(64, relu) -> Dense(emb_size) -> UnitNormalization``
+    -> MaxPool -> Flatten -> Dense(emb_size) -> UnitNormalization``
 
     Why it differs (measured in ``benchmarks/bench_embedding.py``):
 
@@ -72,7 +72,6 @@ def build_embedding_model(
         x = keras.layers.Conv2D(64, 3, activation="relu", name="conv2")(x)
         x = keras.layers.MaxPooling2D(name="pool2")(x)
         x = keras.layers.Flatten(name="flatten")(x)
-        x = keras.layers.Dense(64, activation="relu", name="hidden")(x)
         x = keras.layers.Dense(emb_size, name="projection")(x)
         outputs = keras.layers.UnitNormalization(name="l2_normalize")(x)
     else:
