@@ -299,3 +299,271 @@ class EmbeddingPlotter(keras.callbacks.Callback):
             title="digit", loc="center left", bbox_to_anchor=(1.0, 0.5), markerscale=2
         )
         return fig
+
+
+# ----------------------------------------------------------- retrieval and verification
+#: Okabe-Ito colours for right/wrong and same/different, never told apart by colour alone.
+CORRECT_COLOR, WRONG_COLOR = "#009E73", "#D55E00"
+SAME_COLOR, DIFFERENT_COLOR = "#0072B2", "#E69F00"
+
+
+def _check_images(images, labels, emb, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validate images, their integer labels and their embeddings; return images and labels."""
+    images, labels, emb = np.asarray(images), np.asarray(labels), np.asarray(emb)
+    if images.ndim not in (2, 3, 4):
+        raise ValueError(
+            f"{name}_images must be a stack of images, (n, 784) or (n, 28, 28), "
+            f"got shape {images.shape}"
+        )
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(
+            f"{name}_labels must be 1-D integer labels, got shape {labels.shape} and dtype "
+            f"{labels.dtype}"
+        )
+    if not len(images) == len(labels) == len(emb):
+        raise ValueError(
+            f"{name}_images, {name}_labels and {name}_emb must have one row per example, got "
+            f"{len(images)}, {len(labels)} and {len(emb)}"
+        )
+    return images, labels
+
+
+def _image_axes(ax, image, title: str, color: str, *, linewidth: float = 3.0) -> None:
+    """Show one image with a coloured frame and title."""
+    ax.imshow(_as_image(image), cmap="binary")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_edgecolor(color)
+        spine.set_linewidth(linewidth)
+    ax.set_title(title, color=color, fontsize=10)
+
+
+def plot_nearest_neighbors(
+    query_images,
+    query_labels,
+    ref_images,
+    ref_labels,
+    query_emb,
+    ref_emb,
+    *,
+    k: int = 5,
+    n_queries: int = 8,
+) -> Figure:
+    """Show queries and the reference images nearest to them in embedding space.
+
+    Each row is one query (left column, black frame) followed by its ``k``
+    nearest references, nearest first. Each retrieved image is titled with
+    its digit and a mark: a green frame and "✓" when it has the query's
+    digit, a red frame and "✗" when not.
+
+    Parameters
+    ----------
+    query_images : array of shape (n, 784) or (n, 28, 28)
+    query_labels : int array of shape (n,)
+    ref_images : array of shape (m, 784) or (m, 28, 28)
+        Where to search, e.g. the training images.
+    ref_labels : int array of shape (m,)
+    query_emb, ref_emb : arrays of shape (n, d) and (m, d)
+        The embeddings of those images, e.g. ``model.predict(query_images)``.
+    k : int
+        Neighbours shown per query.
+    n_queries : int
+        Rows; the first ``n_queries`` queries (all of them if there are fewer).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        ``min(n, n_queries)`` rows of ``k + 1`` image axes.
+
+    Examples
+    --------
+    >>> fig = plot_nearest_neighbors(x_test, y_test, x_train, y_train,
+    ...                              model.predict(x_test), model.predict(x_train), k=5)
+    """
+    from ._validation import positive_int
+    from .metrics import nearest_neighbors
+
+    n_queries = positive_int(n_queries, "n_queries")
+    query_images, query_labels = _check_images(query_images, query_labels, query_emb, "query")
+    ref_images, ref_labels = _check_images(ref_images, ref_labels, ref_emb, "ref")
+    n_rows = min(n_queries, len(query_images))
+    indices, _ = nearest_neighbors(np.asarray(query_emb)[:n_rows], ref_emb, k=k)
+
+    fig = Figure(figsize=(1.15 * (k + 1) + 0.2, 1.35 * n_rows + 0.4), layout="constrained")
+    axes = fig.subplots(n_rows, k + 1, squeeze=False)
+    for row in range(n_rows):
+        digit = int(query_labels[row])
+        _image_axes(axes[row, 0], query_images[row], f"query: {digit}", "black", linewidth=1.5)
+        axes[row, 0].title.set_fontweight("bold")
+        for col, ref in enumerate(indices[row], start=1):
+            found = int(ref_labels[ref])
+            ok = found == digit
+            mark = "\u2713" if ok else "\u2717"
+            color = CORRECT_COLOR if ok else WRONG_COLOR
+            _image_axes(axes[row, col], ref_images[ref], f"#{col}: {found} {mark}", color)
+    fig.suptitle(f"Each query (left) and its {k} nearest references (\u2713 same digit)")
+    return fig
+
+
+def _threshold_or_best(distances, is_same, threshold) -> tuple[float, str]:
+    """The threshold to draw and how to name it; ``None`` means the best-F1 threshold."""
+    from .metrics import verification_scores
+
+    if threshold is None:
+        return verification_scores(distances, is_same)["best_threshold"], "best-F1 threshold"
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)):
+        raise TypeError(f"threshold must be a number or None, got {type(threshold).__name__}")
+    if not np.isfinite(threshold):
+        raise ValueError(f"threshold must be a finite distance, got {threshold}")
+    return float(threshold), "threshold"
+
+
+def plot_roc(distances, is_same, *, threshold=None, log_x: bool = False) -> Figure:
+    """Draw the ROC curve of "same digit when distance <= threshold".
+
+    The curve shows, for every threshold, the share of same pairs accepted
+    (true positive rate) against the share of different pairs accepted (false
+    positive rate). The equal-error-rate point (where FPR = 1 - TPR) and the
+    operating point of ``threshold`` are marked; the legend gives the AUC.
+
+    Parameters
+    ----------
+    distances : float array of shape (n_pairs,)
+    is_same : bool array of shape (n_pairs,)
+        E.g. the output of ``sample_pairs``.
+    threshold : float, optional
+        The distance threshold to mark; by default the one with the best F1.
+    log_x : bool
+        Logarithmic FPR axis, to read the low false-accept region.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes.
+
+    Examples
+    --------
+    >>> distances, is_same = sample_pairs(emb_test, y_test, 2000, rng=0)
+    >>> fig = plot_roc(distances, is_same)
+    """
+    from sklearn.metrics import roc_curve
+
+    from .metrics import _check_pairs, verification_scores
+
+    distances, is_same = _check_pairs(distances, is_same)
+    threshold, name = _threshold_or_best(distances, is_same, threshold)
+    scores = verification_scores(distances, is_same)
+    fpr, tpr, _ = roc_curve(is_same, -distances)
+    op_fpr = float(np.mean(distances[~is_same] <= threshold))
+    op_tpr = float(np.mean(distances[is_same] <= threshold))
+    eer = scores["eer"]
+
+    fig = Figure(figsize=(5.2, 4.6), layout="constrained")
+    ax = fig.add_subplot()
+    ax.plot(fpr, tpr, color=SAME_COLOR, linewidth=2, label=f"ROC (AUC = {scores['roc_auc']:.3f})")
+    grid = np.linspace(0, 1, 201)
+    ax.plot(grid, grid, ":", color="grey", linewidth=1, label="chance")
+    ax.plot(grid, 1 - grid, "--", color="grey", linewidth=1, alpha=0.6, label="FPR = FNR")
+    ax.plot(eer, 1 - eer, "o", color=WRONG_COLOR, markersize=8, label=f"EER = {eer:.3f}")
+    low = 0.5 / int((~is_same).sum())  # left edge of a log axis: half of one false positive
+    ax.plot(
+        max(op_fpr, low) if log_x else op_fpr,
+        op_tpr,
+        "s",
+        color=CORRECT_COLOR,
+        markersize=8,
+        markeredgecolor="black",
+        label=f"{name} {threshold:.3g}\n(TPR {op_tpr:.2f}, FPR {op_fpr:.2f})",
+    )
+    if log_x:
+        ax.set_xscale("log")
+        ax.set_xlim(low, 1.0)
+    else:
+        ax.set_xlim(-0.01, 1.01)
+    ax.set_ylim(-0.01, 1.01)
+    to_axes = ax.transData + ax.transAxes.inverted()
+    on_right = to_axes.transform((eer, 1 - eer))[0] > 0.7  # keep the label inside the axes
+    ax.annotate(
+        f"EER {eer:.3f}",
+        (eer, 1 - eer),
+        xytext=(-10, -8) if on_right else (10, -8),
+        textcoords="offset points",
+        ha="right" if on_right else "left",
+        va="top",
+        color=WRONG_COLOR,
+        bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": "none", "alpha": 0.8},
+    )
+    ax.set_xlabel("false positive rate (different pairs called same)")
+    ax.set_ylabel("true positive rate (same pairs called same)")
+    ax.set_title("Verification ROC")
+    ax.legend(loc="best" if log_x else "lower right", fontsize=9)
+    return fig
+
+
+def plot_distance_histograms(distances, is_same, *, threshold=None, bins: int = 40) -> Figure:
+    """Compare the distances of same-digit pairs and different-digit pairs.
+
+    A good embedding puts same pairs close (left) and different pairs far
+    (right); the overlap of the two histograms is where any threshold errs.
+    Each histogram is normalised to sum to 1, so unequal pair counts still
+    compare. Same pairs are blue and filled, different pairs orange and
+    hatched; the threshold is a dashed vertical line.
+
+    Parameters
+    ----------
+    distances : float array of shape (n_pairs,)
+    is_same : bool array of shape (n_pairs,)
+    threshold : float, optional
+        The distance threshold to draw; by default the one with the best F1.
+    bins : int
+        Number of bins, shared by both histograms.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes.
+
+    Examples
+    --------
+    >>> distances, is_same = sample_pairs(emb_test, y_test, 2000, rng=0)
+    >>> fig = plot_distance_histograms(distances, is_same, threshold=0.8)
+    """
+    from matplotlib.colors import to_rgba
+
+    from ._validation import positive_int
+    from .metrics import _check_pairs
+
+    distances, is_same = _check_pairs(distances, is_same)
+    bins = positive_int(bins, "bins")
+    threshold, name = _threshold_or_best(distances, is_same, threshold)
+    edges = np.histogram_bin_edges(np.append(distances, threshold), bins=bins)
+    same, different = distances[is_same], distances[~is_same]
+
+    fig = Figure(figsize=(6, 3.8), layout="constrained")
+    ax = fig.add_subplot()
+    for values, color, hatch, label in (
+        (same, SAME_COLOR, None, "same digit"),
+        (different, DIFFERENT_COLOR, "///", "different digits"),
+    ):
+        weights = np.full(len(values), 1.0 / len(values))
+        ax.hist(
+            values,
+            bins=edges,
+            weights=weights,
+            histtype="stepfilled",
+            facecolor=to_rgba(color, 0.35 if hatch is None else 0.12),
+            edgecolor=to_rgba(color, 0.7),  # the colour of the hatch
+            linewidth=0,
+            hatch=hatch,
+            label=f"{label} ({len(values)} pairs)",
+        )
+        ax.hist(values, bins=edges, weights=weights, histtype="step", color=color, linewidth=2)
+    ax.axvline(
+        threshold, color="black", linestyle="--", linewidth=1.5, label=f"{name} = {threshold:.3g}"
+    )
+    ax.set_xlabel("Euclidean distance between the two embeddings")
+    ax.set_ylabel("share of pairs")
+    ax.set_title("Pair distances")
+    ax.legend(fontsize=9)
+    return fig

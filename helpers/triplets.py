@@ -29,38 +29,50 @@ class _TripletSampler:
     """
 
     def __init__(self, y: np.ndarray):
-        classes, inverse, counts = np.unique(y, return_inverse=True, return_counts=True)
-        single = classes[counts < 2]
+        self.order = _stable_argsort(y)  # examples grouped by class
+        sorted_y = y[self.order]
+        starts = np.flatnonzero(np.r_[True, sorted_y[1:] != sorted_y[:-1]])
+        counts = np.diff(np.r_[starts, y.size])
+        single = sorted_y[starts[counts < 2]]
         if single.size:
             raise ValueError(
                 f"class(es) {single.tolist()} have a single example, so no positive (a different "
                 "example of the same class) exists; drop them or add more examples"
             )
         self.n = y.size
-        self.class_of = inverse  # class index (0..C-1) of every example
-        self.counts = counts
-        self.start = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        self.order = np.argsort(inverse, kind="stable")  # examples grouped by class
+        self.counts, self.start = counts, starts
+        class_of = np.empty(self.n, dtype=np.int64)
+        class_of[self.order] = np.repeat(np.arange(counts.size), counts)
+        self.class_of = class_of  # class index (0..C-1) of every example
         rank = np.empty(self.n, dtype=np.int64)
-        rank[self.order] = np.arange(self.n) - self.start[inverse[self.order]]
+        rank[self.order] = np.arange(self.n) - np.repeat(starts, counts)
         self.rank = rank  # position of each example inside its class block
 
     def sample(self, batch_size: int, rng: np.random.Generator):
         """Return index arrays ``(anchor, positive, negative)`` of length ``batch_size``."""
-        anchor = rng.integers(0, self.n, size=batch_size)  # follows class frequencies
+        # one call for all the randomness: floor(u * m) is uniform over 0..m-1
+        u_anchor, u_positive, u_negative = rng.random((3, batch_size))
+        anchor = (u_anchor * self.n).astype(np.int64)  # follows the class frequencies
         cls = self.class_of[anchor]
         count, start = self.counts[cls], self.start[cls]
 
         # positive: one of the other count-1 examples of the class (skip the anchor's rank)
-        offset = rng.integers(0, count - 1)
+        offset = (u_positive * (count - 1)).astype(np.int64)
         offset += offset >= self.rank[anchor]
         positive = self.order[start + offset]
 
         # negative: uniform over the n-count examples outside the anchor's class block
-        offset = rng.integers(0, self.n - count)
+        offset = (u_negative * (self.n - count)).astype(np.int64)
         offset += np.where(offset >= start, count, 0)
         negative = self.order[offset]
         return anchor, positive, negative
+
+
+def _stable_argsort(y: np.ndarray) -> np.ndarray:
+    """Indices that group ``y`` by label; a linear-time radix sort for small labels."""
+    if y.size and 0 <= y.min() and y.max() < 2**16:
+        return np.argsort(y.astype(np.uint16), kind="stable")
+    return np.argsort(y, kind="stable")
 
 
 def create_batch(x, y, batch_size: int = 256, *, rng=None) -> list[np.ndarray]:

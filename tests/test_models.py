@@ -55,7 +55,9 @@ def test_siamese_weights_are_the_embedding_models():
     rng = np.random.default_rng(0)
     batch = [rng.random((4, 784), dtype=np.float32) for _ in range(3)]
     siamese.train_on_batch(batch, np.zeros((4, 24)))
-    assert any(not np.allclose(b, np.array(w)) for b, w in zip(before, embedding.weights, strict=True))
+    assert any(
+        not np.allclose(b, np.array(w)) for b, w in zip(before, embedding.weights, strict=True)
+    )
 
 
 def test_keras_file_round_trip(tmp_path, images):
