@@ -1,0 +1,176 @@
+"""How long does grading a class take? Goal: 20 submissions of notebook 07 in <= 3 min.
+
+Generates 20 submissions of notebooks/07_the_triplet_loss.ipynb into a temporary
+folder (copies of the student version; learner k has the first k % (n + 1) of the
+n exercises filled in from the source), grades them with ``--jobs 2`` and prints
+the wall time and where the time goes: worker start-up, kernel start-up, the
+setup cell (imports: TensorFlow/Keras), the other cells, and the HTML export.
+
+If notebook 07 does not exist yet, a small fixture notebook that imports keras
+stands in for it (said so in the output), so the figure still includes the
+TensorFlow import that dominates a real notebook's start.
+
+Run: ``python benchmarks/bench_grading.py [--learners 20] [--jobs 2]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ.setdefault("SIAMESE_MNIST_SOURCE", "bundled")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import nbformat  # noqa: E402
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook  # noqa: E402
+
+from helpers.grading import grade_submissions, release_directory  # noqa: E402
+from helpers.grading.nbtools import find_exercises, nbgrader_meta  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "notebooks" / "07_the_triplet_loss.ipynb"
+GOAL_S = 180.0
+
+
+def keras_fixture() -> nbformat.NotebookNode:
+    """A stand-in for notebook 07: imports keras, one exercise with keras.ops."""
+
+    def meta(grade_id, grade):
+        nbgrader = {
+            "grade": grade,
+            "grade_id": grade_id,
+            "locked": grade,
+            "schema_version": 3,
+            "solution": not grade,
+            "task": False,
+        }
+        if grade:
+            nbgrader["points"] = 1
+        return {"nbgrader": nbgrader}
+
+    nb = new_notebook()
+    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)"}}
+    nb.cells = [
+        new_markdown_cell("# Task 7: keras fixture"),
+        new_code_cell("import keras\nimport numpy as np\nfrom keras import ops"),
+        new_code_cell(
+            "# EXERCISE 7.1 — squared distance\ndef sq_dist(a, b):\n"
+            "    ### BEGIN SOLUTION\n    return ops.sum(ops.square(a - b), axis=-1)\n"
+            "    ### END SOLUTION",
+            metadata=meta("ex7_1_sq_dist", grade=False),
+        ),
+        new_code_cell(
+            "out = ops.convert_to_numpy(sq_dist(np.zeros((2, 3)), np.ones((2, 3))))\n"
+            "np.testing.assert_allclose(out, [3.0, 3.0])",
+            metadata=meta("check_ex7_1_sq_dist", grade=True),
+        ),
+    ]
+    return nb
+
+
+def make_class(base: Path, n_learners: int) -> tuple[Path, Path, str]:
+    """Write the source, the student version and the submissions; return their folders."""
+    src = base / "src"
+    src.mkdir()
+    if NOTEBOOK.exists():
+        name, source = NOTEBOOK.name, nbformat.read(NOTEBOOK, as_version=4)
+        what = f"{NOTEBOOK.relative_to(ROOT)}"
+    else:
+        name, source = "07_keras_fixture.ipynb", keras_fixture()
+        what = "a keras fixture (notebooks/07_the_triplet_loss.ipynb does not exist yet)"
+    nbformat.write(source, src / name)
+    release_directory(src, base / "student", log=lambda line: None)
+    answers = {
+        nbgrader_meta(source.cells[ex.solution_index]).get("grade_id"): source.cells[
+            ex.solution_index
+        ].source
+        for ex in find_exercises(source)
+        if ex.solution_index is not None
+    }
+    ids = list(answers)
+    for k in range(n_learners):
+        student = nbformat.read(base / "student" / name, as_version=4)
+        for grade_id in ids[: k % (len(ids) + 1)]:
+            cell = next(c for c in student.cells if nbgrader_meta(c).get("grade_id") == grade_id)
+            cell.source = "\n".join(
+                line for line in answers[grade_id].split("\n") if "SOLUTION" not in line
+            )
+        folder = base / "subs" / f"learner_{k:02d}"
+        folder.mkdir(parents=True)
+        nbformat.write(student, folder / name)
+    return src, base / "subs", what
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--learners", type=int, default=20)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--timeout", type=float, default=600)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
+        base = Path(tmp)
+        src, subs, what = make_class(base, args.learners)
+        print(f"grading {args.learners} submissions of {what} with --jobs {args.jobs}")
+        print(f"machine: {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f}")
+        start, cpu_start = time.perf_counter(), time.process_time()
+        report = grade_submissions(
+            subs, src, base / "out", timeout=args.timeout, jobs=args.jobs, log=lambda line: None
+        )
+        wall = time.perf_counter() - start
+        grader_cpu = time.process_time() - cpu_start
+    runs = [nb for nb in report.notebooks if nb.times]
+    statuses: dict[str, int] = {}
+    for row in report.rows:
+        statuses[row.status] = statuses.get(row.status, 0) + 1
+    print(f"grades: {statuses}")
+    print(f"\nwall time: {wall:.1f} s for {len(runs)} notebooks (goal <= {GOAL_S:.0f} s)")
+    print(f"ratio to goal: {wall / GOAL_S:.2f}")
+    print_breakdown(runs)
+    cpu = sum(nb.times["cpu_worker"] + nb.times["cpu_kernel"] for nb in runs) + grader_cpu
+    busy = sum(nb.times["total"] for nb in runs)
+    print(f"\nparallel speed-up: {busy / wall:.2f} (sum of per-notebook wall times / wall time)")
+    print(f"CPU seconds in all: {cpu:.1f} (kernels + workers + {grader_cpu:.1f} in the grader)")
+    cores = min(args.jobs, os.cpu_count() or 1)
+    print(
+        f"on an idle machine the CPU work alone needs >= {cpu / cores:.1f} s of wall time "
+        f"on {cores} cores (ratio to goal: {cpu / cores / GOAL_S:.2f})"
+    )
+    return 0
+
+
+def print_breakdown(runs) -> None:
+    """Wall and CPU seconds per notebook, by phase."""
+    for nb in runs:
+        t = nb.times
+        t["other"] = t["cells"] - t["setup_cell"]
+        t["rest"] = t["total"] - t["worker"] - t["kernel"] - t["cells"]
+        t["cpu_other"] = t["cpu_cells"] - t["cpu_setup_cell"]
+        t["cpu_rest"] = t["cpu_kernel"] - t["cpu_kernel_start"] - t["cpu_cells"]
+    parts = [
+        ("worker process (python + nbclient)", "worker", "cpu_worker"),
+        ("kernel start-up", "kernel", "cpu_kernel_start"),
+        ("setup cell (imports: TF/Keras)", "setup_cell", "cpu_setup_cell"),
+        ("other cells", "other", "cpu_other"),
+        ("kernel shut-down, clean-up", "rest", "cpu_rest"),
+        ("HTML export (in the grader)", "export", "cpu_export"),
+    ]
+    header = ("wall mean", "wall sum", "CPU mean", "CPU sum")
+    print(f"\n{'per notebook (seconds)':36s} " + " ".join(f"{h:>9s}" for h in header))
+    for label, wall_key, cpu_key in parts:
+        walls = [nb.times.get(wall_key, 0.0) for nb in runs]
+        cpus = [nb.times.get(cpu_key, 0.0) for nb in runs]
+        print(
+            f"{label:36s} {statistics.mean(walls):9.2f} {sum(walls):9.1f} "
+            f"{statistics.mean(cpus):9.2f} {sum(cpus):9.1f}"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""Start TensorFlow without its C++ start-up lines.
+
+TensorFlow 2.21 prints a few lines from C++ when it loads ("All log messages
+before absl::InitializeLog() is called...", "Could not find cuda drivers...").
+``TF_CPP_MIN_LOG_LEVEL`` does not silence them, and Jupyter copies them into
+the first cell's output, with a timestamp that changes on every run. Importing
+TensorFlow once with the process's stderr pointed at ``os.devnull`` keeps the
+notebooks clean; Python errors are still raised as usual.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow (if Keras will use it) with file descriptor 2 silenced."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    if "tensorflow" in sys.modules or os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, AttributeError, ValueError):  # no real stderr: nothing to silence
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow  # noqa: F401
+    except ImportError:  # keras will raise a clearer error itself
+        pass
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)

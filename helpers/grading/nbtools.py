@@ -1,0 +1,443 @@
+"""Notebook utilities shared by ``release`` and ``grade``.
+
+What lives here: the nbgrader markers and how to strip them, source fingerprints,
+reading a notebook that may not be one, and :class:`Exercise`, the description of
+one auto-graded exercise (a solution cell followed by a locked self-check cell).
+
+The markers are nbgrader's: any line that contains ``BEGIN SOLUTION`` /
+``END SOLUTION`` or ``BEGIN HIDDEN TESTS`` / ``END HIDDEN TESTS`` (in the course they
+are written ``### BEGIN SOLUTION`` etc.). Like nbgrader, we treat every such line as a
+marker, so that a solution can never leak because of a stray space.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+import uuid
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+from nbformat import NotebookNode
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_raw_cell
+
+BEGIN_SOLUTION = "BEGIN SOLUTION"
+END_SOLUTION = "END SOLUTION"
+BEGIN_HIDDEN = "BEGIN HIDDEN TESTS"
+END_HIDDEN = "END HIDDEN TESTS"
+CODE_STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
+TEXT_STUB = "YOUR ANSWER HERE"
+#: Key of the grading description in the released notebook's metadata.
+METADATA_KEY = "siamese_grading"
+#: Submissions larger than this are reported as invalid notebooks.
+MAX_NOTEBOOK_BYTES = 100 * 2**20
+_GRADE_ID = re.compile(r"^[A-Za-z0-9_\-]+$")
+_EXERCISE_NUMBER = re.compile(r"^EXERCISE\s+(\d+(?:\.\d+)*)", re.IGNORECASE)
+
+
+class MarkerError(ValueError):
+    """A cell's BEGIN/END markers do not pair up."""
+
+
+class InvalidNotebookError(ValueError):
+    """A file is not a readable Jupyter notebook."""
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One auto-graded exercise of a source (instructor) notebook.
+
+    Attributes
+    ----------
+    name : str
+        The exercise's id, e.g. ``"ex7_1_triplet_loss"`` (the solution cell's
+        nbgrader ``grade_id``; the check cell's own id when it has no solution cell).
+    check_grade_id : str
+        nbgrader ``grade_id`` of the self-check cell, e.g. ``"check_ex7_1_triplet_loss"``.
+    points : float
+        Points for a passing self-check (nbgrader ``points``, default 1).
+    check_index, solution_index : int or None
+        Positions in the source notebook (``solution_index`` is None when the check
+        cell has no solution cell).
+    check_source : str
+        The locked self-check source *with* its hidden tests: what grading runs.
+    released_source : str or None
+        The self-check as learners see it (hidden tests removed); None when the
+        whole cell is hidden.
+    solution_released_source : str or None
+        The exercise cell as learners first see it (solution replaced by the stub).
+    title : str
+        First line of the exercise cell without ``#``, e.g. ``"EXERCISE 7.1 — ..."``.
+    """
+
+    name: str
+    check_grade_id: str
+    points: float
+    check_index: int
+    solution_index: int | None
+    check_source: str
+    released_source: str | None
+    solution_released_source: str | None
+    title: str
+
+    @property
+    def fingerprint(self) -> str | None:
+        """sha256 of the released self-check source (None for an all-hidden cell)."""
+        return None if self.released_source is None else fingerprint(self.released_source)
+
+    @property
+    def exercise_number(self) -> str | None:
+        """``"7.1"`` when the exercise cell starts with ``# EXERCISE 7.1``."""
+        return exercise_number(self.title)
+
+
+def cell_source(cell) -> str:
+    """The source of a cell as one string (nbformat allows a list of lines)."""
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else str(source)
+
+
+def nbgrader_meta(cell) -> dict:
+    """The cell's nbgrader metadata, or ``{}`` when it has none (or it is malformed)."""
+    metadata = cell.get("metadata")
+    meta = metadata.get("nbgrader") if isinstance(metadata, dict) else None
+    return meta if isinstance(meta, dict) else {}
+
+
+def is_grade_cell(cell) -> bool:
+    """True for an auto-graded code cell (nbgrader ``grade: true``, not a solution)."""
+    meta = nbgrader_meta(cell)
+    return cell.get("cell_type") == "code" and bool(meta.get("grade")) and not meta.get("solution")
+
+
+def is_solution_cell(cell) -> bool:
+    """True for a cell that nbgrader marks ``solution: true``."""
+    return bool(nbgrader_meta(cell).get("solution"))
+
+
+def normalize_source(source: str) -> str:
+    """Source with unified line endings, no trailing spaces and no blank edges.
+
+    Examples
+    --------
+    >>> normalize_source("x = 1   \\r\\n\\n")
+    'x = 1'
+    """
+    lines = source.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return "\n".join(line.rstrip() for line in lines).strip("\n")
+
+
+def fingerprint(source: str) -> str:
+    """sha256 (hex) of :func:`normalize_source` of ``source``.
+
+    Examples
+    --------
+    >>> fingerprint("assert f(1) == 2\\n") == fingerprint("assert f(1) == 2")
+    True
+    """
+    return hashlib.sha256(normalize_source(source).encode("utf-8")).hexdigest()
+
+
+def _strip_blocks(source: str, begin: str, end: str, stub) -> tuple[str, int]:
+    """Replace every ``begin``..``end`` block by ``stub(indent)``; return (source, count)."""
+    out: list[str] = []
+    inside = False
+    count = 0
+    for number, line in enumerate(source.split("\n"), start=1):
+        if begin in line:
+            if inside:
+                raise MarkerError(f"line {number}: a second '{begin}' before '{end}'")
+            inside = True
+            count += 1
+            indent = line[: len(line) - len(line.lstrip())]
+            out.extend(stub(indent))
+        elif end in line:
+            if not inside:
+                raise MarkerError(f"line {number}: '{end}' without a '{begin}' before it")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise MarkerError(f"'{begin}' is never closed by '{end}'")
+    return "\n".join(out), count
+
+
+def strip_solutions(source: str, cell_type: str = "code") -> tuple[str, int]:
+    """Replace each solution block by nbgrader's stub, keeping the code around it.
+
+    Returns the new source and the number of blocks replaced.
+
+    Examples
+    --------
+    >>> src = "def f(x):\\n    ### BEGIN SOLUTION\\n    return 2 * x\\n    ### END SOLUTION"
+    >>> print(strip_solutions(src)[0])
+    def f(x):
+        # YOUR CODE HERE
+        raise NotImplementedError()
+    """
+    if cell_type == "code":
+        stub = [*CODE_STUB]
+    else:
+        stub = [TEXT_STUB]
+    return _strip_blocks(source, BEGIN_SOLUTION, END_SOLUTION, lambda i: [i + s for s in stub])
+
+
+def strip_hidden_tests(source: str) -> tuple[str, int]:
+    """Remove each hidden-test block (markers included); return (source, count).
+
+    Examples
+    --------
+    >>> src = "check(f)\\n### BEGIN HIDDEN TESTS\\nassert f(0) == 0\\n### END HIDDEN TESTS"
+    >>> strip_hidden_tests(src)
+    ('check(f)', 1)
+    """
+    return _strip_blocks(source, BEGIN_HIDDEN, END_HIDDEN, lambda indent: [])
+
+
+def has_markers(source: str) -> bool:
+    """True if any solution or hidden-test marker appears in ``source``."""
+    return any(m in source for m in (BEGIN_SOLUTION, END_SOLUTION, BEGIN_HIDDEN, END_HIDDEN))
+
+
+def points_of(cell) -> float:
+    """nbgrader points of a grade cell (default 1), as int when integral."""
+    points = nbgrader_meta(cell).get("points", 1)
+    if isinstance(points, bool) or not isinstance(points, (int, float)) or points < 0:
+        return 1
+    return int(points) if float(points).is_integer() else float(points)
+
+
+def exercise_title(cell) -> str:
+    """First line of a cell without the leading ``#`` (e.g. ``"EXERCISE 7.1 — ..."``)."""
+    first = normalize_source(cell_source(cell)).split("\n", 1)[0].strip()
+    return first.lstrip("#").strip()
+
+
+def exercise_number(title: str) -> str | None:
+    """``"7.1"`` for a title such as ``"EXERCISE 7.1 — implement the loss"``, else None.
+
+    Examples
+    --------
+    >>> exercise_number("EXERCISE 7.1 — implement the loss")
+    '7.1'
+    """
+    match = _EXERCISE_NUMBER.match(title.strip())
+    return match.group(1) if match else None
+
+
+def released_cell_source(cell) -> str | None:
+    """What learners see of ``cell``: None when the whole cell is hidden tests."""
+    source = cell_source(cell)
+    stripped, n_hidden = strip_hidden_tests(source)
+    if n_hidden and not stripped.strip():
+        return None
+    stripped, _ = strip_solutions(stripped, cell.get("cell_type", "code"))
+    return stripped
+
+
+def find_exercises(nb: NotebookNode) -> list[Exercise]:
+    """The auto-graded exercises of a source notebook, in notebook order.
+
+    Each nbgrader grade cell (code, ``grade: true``) is one exercise. It is paired
+    with the solution cell whose ``grade_id`` is its own without the ``check_``
+    prefix, or else with the nearest solution cell above it that no other grade
+    cell sits between.
+
+    Examples
+    --------
+    >>> [ex.name for ex in find_exercises(nbformat.read("notebooks/07_the_triplet_loss.ipynb", 4))]
+    ['ex7_1_triplet_loss', ...]
+    """
+    cells = nb.cells
+    solution_ids = {
+        nbgrader_meta(c).get("grade_id"): i for i, c in enumerate(cells) if is_solution_cell(c)
+    }
+    exercises: list[Exercise] = []
+    paired: set[int] = set()
+    for index, cell in enumerate(cells):
+        if not is_grade_cell(cell):
+            continue
+        grade_id = str(nbgrader_meta(cell).get("grade_id") or f"cell{index}")
+        solution_index = solution_ids.get(grade_id.removeprefix("check_"))
+        if solution_index is None or solution_index in paired or not grade_id.startswith("check_"):
+            solution_index = _nearest_solution_above(cells, index, paired)
+        if solution_index is not None:
+            paired.add(solution_index)
+        solution = cells[solution_index] if solution_index is not None else None
+        name = nbgrader_meta(solution).get("grade_id") if solution is not None else None
+        exercises.append(
+            Exercise(
+                name=str(name or grade_id),
+                check_grade_id=grade_id,
+                points=points_of(cell),
+                check_index=index,
+                solution_index=solution_index,
+                check_source=cell_source(cell),
+                released_source=released_cell_source(cell),
+                solution_released_source=(
+                    released_cell_source(solution) if solution is not None else None
+                ),
+                title=exercise_title(solution) if solution is not None else grade_id,
+            )
+        )
+    return exercises
+
+
+def _nearest_solution_above(cells, index: int, paired: set[int]) -> int | None:
+    for above in range(index - 1, -1, -1):
+        if is_grade_cell(cells[above]):
+            return None
+        if is_solution_cell(cells[above]) and above not in paired:
+            return above
+    return None
+
+
+def nbgrader_problems(nb: NotebookNode) -> list[str]:
+    """Ways in which ``nb``'s nbgrader metadata breaks nbgrader's schema version 3.
+
+    Checks the keys (grade, grade_id, locked, points, schema_version, solution,
+    task), unique grade_ids, solution cells unlocked, grade cells locked with
+    points, and balanced markers. An empty list means nbgrader would accept it.
+
+    Examples
+    --------
+    >>> nbgrader_problems(nbformat.read("notebooks/07_the_triplet_loss.ipynb", 4))
+    []
+    """
+    problems: list[str] = []
+    allowed = {"grade", "grade_id", "locked", "points", "schema_version", "solution", "task"}
+    allowed |= {"checksum", "cell_type"}
+    seen: dict[str, int] = {}
+    for index, cell in enumerate(nb.cells):
+        where = f"cell {index}"
+        source = cell_source(cell)
+        for begin, end in ((BEGIN_SOLUTION, END_SOLUTION), (BEGIN_HIDDEN, END_HIDDEN)):
+            try:
+                _strip_blocks(source, begin, end, lambda indent: [])
+            except MarkerError as error:
+                problems.append(f"{where}: {error}")
+        if "nbgrader" not in cell.get("metadata", {}):
+            if BEGIN_SOLUTION in source:
+                problems.append(f"{where}: has solution markers but no nbgrader metadata")
+            continue
+        meta = nbgrader_meta(cell)
+        where = f"cell {index} ({meta.get('grade_id', 'no grade_id')})"
+        problems += _meta_problems(meta, cell, where, allowed, source)
+        grade_id = meta.get("grade_id")
+        if isinstance(grade_id, str) and any(meta.get(k) for k in ("grade", "solution", "locked")):
+            if grade_id in seen:
+                problems.append(f"{where}: grade_id also used by cell {seen[grade_id]}")
+            seen[grade_id] = index
+    return problems
+
+
+def _meta_problems(meta: dict, cell, where: str, allowed: set[str], source: str) -> list[str]:
+    problems = [f"{where}: unknown nbgrader key {k!r}" for k in sorted(set(meta) - allowed)]
+    for key in ("grade", "locked", "solution", "task"):
+        if not isinstance(meta.get(key, False), bool):
+            problems.append(f"{where}: '{key}' must be true or false, got {meta.get(key)!r}")
+    for key in ("grade", "locked", "solution", "schema_version"):
+        if key not in meta:
+            problems.append(f"{where}: missing nbgrader key '{key}'")
+    if meta.get("schema_version") != 3:
+        problems.append(f"{where}: schema_version must be 3, got {meta.get('schema_version')!r}")
+    grade_id = meta.get("grade_id")
+    if any(meta.get(k) for k in ("grade", "solution", "locked")):
+        if not isinstance(grade_id, str) or not _GRADE_ID.match(grade_id):
+            problems.append(f"{where}: grade_id must match [A-Za-z0-9_-]+, got {grade_id!r}")
+    if meta.get("grade"):
+        points = meta.get("points")
+        if isinstance(points, bool) or not isinstance(points, (int, float)) or points < 0:
+            problems.append(f"{where}: a grade cell needs points >= 0, got {points!r}")
+        if not meta.get("solution") and not meta.get("locked"):
+            problems.append(f"{where}: a self-check (grade) cell must be locked")
+    if meta.get("solution"):
+        if meta.get("locked"):
+            problems.append(f"{where}: a solution cell must not be locked")
+        if cell.get("cell_type") == "code" and BEGIN_SOLUTION not in source:
+            problems.append(f"{where}: a solution cell needs ### BEGIN/END SOLUTION markers")
+    return problems
+
+
+def read_notebook(path: str | Path) -> NotebookNode:
+    """Read a notebook that may not be one, and return a clean nbformat-4 copy.
+
+    Raises
+    ------
+    InvalidNotebookError
+        With a one-line reason: too large, not UTF-8, not JSON, not a notebook.
+
+    Examples
+    --------
+    >>> nb = read_notebook("submissions/alice/07_the_triplet_loss.ipynb")
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidNotebookError("not a file")
+    size = path.stat().st_size
+    if size > MAX_NOTEBOOK_BYTES:
+        raise InvalidNotebookError(f"the file is {size / 2**20:.0f} MB, more than the limit")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidNotebookError("not a text file (not UTF-8), so not a notebook") from None
+    try:
+        content = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InvalidNotebookError(f"not valid JSON ({error}), so not a notebook") from None
+    if not isinstance(content, dict) or "nbformat" not in content:
+        raise InvalidNotebookError("JSON but not a Jupyter notebook (no 'nbformat' key)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            raw = nbformat.reads(text, as_version=4)
+    except Exception as error:  # nbformat raises many kinds of errors on junk
+        reason = str(error).strip().split("\n", 1)[0][:160] or type(error).__name__
+        raise InvalidNotebookError(f"not a valid notebook: {reason}") from None
+    return clean_notebook(raw)
+
+
+def clean_notebook(raw) -> NotebookNode:
+    """Rebuild a notebook from its cells' type, source and metadata only.
+
+    Anything else (outputs, odd keys, attachments) is dropped, so the result is
+    always a valid nbformat 4.5 notebook with unique cell ids.
+    """
+    cells = raw.get("cells") if isinstance(raw, dict) else None
+    if not isinstance(cells, list):
+        raise InvalidNotebookError("not a notebook: it has no list of cells")
+    makers = {"code": new_code_cell, "markdown": new_markdown_cell, "raw": new_raw_cell}
+    nb = new_notebook()
+    metadata = raw.get("metadata")
+    if isinstance(metadata, dict):
+        nb.metadata = copy.deepcopy(NotebookNode(metadata))
+    seen_ids: set[str] = set()
+    for number, cell in enumerate(cells):
+        if not isinstance(cell, dict) or cell.get("cell_type") not in makers:
+            raise InvalidNotebookError(f"not a notebook: cell {number} is malformed")
+        source = cell.get("source", "")
+        if isinstance(source, list) and all(isinstance(s, str) for s in source):
+            source = "".join(source)
+        if not isinstance(source, str):
+            raise InvalidNotebookError(f"not a notebook: cell {number} has no text")
+        new = makers[cell["cell_type"]](source=source)
+        cell_metadata = cell.get("metadata")
+        if isinstance(cell_metadata, dict):
+            new.metadata = copy.deepcopy(NotebookNode(cell_metadata))
+        cell_id = cell.get("id")
+        if isinstance(cell_id, str) and re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", cell_id):
+            new.id = cell_id
+        if new.id in seen_ids:
+            new.id = new_cell_id()
+        seen_ids.add(new.id)
+        nb.cells.append(new)
+    return nb
+
+
+def new_cell_id() -> str:
+    """A fresh random cell id (nbformat 4.5 style)."""
+    return uuid.uuid4().hex[:8]

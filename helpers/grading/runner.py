@@ -1,0 +1,255 @@
+"""Run one assembled notebook in its own process group, with a hard time limit.
+
+:func:`run_notebook` writes the notebook into a fresh temporary folder (the
+kernel's working folder), starts ``_worker.py`` in a new session, and waits. The
+worker runs the cells with nbclient and reports each one as it finishes, into a
+second temporary folder that is not the kernel's. If the worker is still running
+``timeout + GRACE_S`` seconds later, its process group and the kernel's are
+killed. Whatever happens, the kernel's process group is killed at the end (so a
+process the notebook started does not outlive it), and both folders are removed.
+
+This isolates submissions but is not a security sandbox: for untrusted classes,
+run the grader inside a container.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbformat import NotebookNode
+
+WORKER = Path(__file__).with_name("_worker.py")
+#: Extra seconds the worker gets, beyond the notebook's limit, to start and clean up.
+GRACE_S = 30.0
+#: Bytes of output kept per cell; the rest is cut.
+MAX_CELL_OUTPUT = 2**20
+#: Environment of every grading kernel (on top of the grader's own).
+_LIVE: set[int] = set()  # process groups of running workers and kernels
+_LIVE_LOCK = threading.Lock()
+KERNEL_ENV = {
+    "SIAMESE_MNIST_SOURCE": "bundled",
+    "TF_CPP_MIN_LOG_LEVEL": "3",
+    "MPLBACKEND": "Agg",
+    "PYTHONUNBUFFERED": "1",
+}
+
+
+@dataclass
+class RunResult:
+    """What the worker reported about one notebook.
+
+    Attributes
+    ----------
+    cells : dict
+        Cell index -> the worker's record (status, ename, evalue, outputs, seconds).
+    end : dict or None
+        The worker's last record; None if it never finished (killed or crashed).
+    killed : bool
+        True when the grader had to kill the worker at its hard time limit.
+    times : dict
+        Wall-clock seconds: ``worker`` (process start), ``kernel`` (kernel start),
+        ``cells`` (sum over cells) and ``total``; CPU seconds (Linux):
+        ``cpu_worker``, ``cpu_kernel`` (all of it), ``cpu_kernel_start`` and ``cpu_cells``.
+    log_tail : str
+        The last few KB the worker and kernel wrote to stderr (for diagnosis).
+    """
+
+    cells: dict[int, dict] = field(default_factory=dict)
+    end: dict | None = None
+    killed: bool = False
+    times: dict[str, float] = field(default_factory=dict)
+    log_tail: str = ""
+
+
+def run_notebook(
+    nb: NotebookNode,
+    name: str,
+    *,
+    timeout: float,
+    cell_timeout: float | None = None,
+    kernel_name: str = "python3",
+    max_cell_output: int = MAX_CELL_OUTPUT,
+) -> RunResult:
+    """Execute ``nb`` in a fresh kernel in its own process group; never raises on its cells.
+
+    Parameters
+    ----------
+    nb : NotebookNode
+        The notebook to run (not modified).
+    name : str
+        File name given to the notebook in the kernel's working folder.
+    timeout : float
+        Seconds for the whole notebook, kernel start included.
+    cell_timeout : float, optional
+        Seconds per cell (default: ``timeout``). A cell over it is interrupted and
+        the next cells still run.
+    kernel_name : str
+        Jupyter kernel to use.
+    max_cell_output : int
+        Bytes of output kept per cell.
+
+    Examples
+    --------
+    >>> result = run_notebook(nb, "07_the_triplet_loss.ipynb", timeout=120)
+    >>> result.cells[3]["status"]
+    'ok'
+    """
+    control = Path(tempfile.mkdtemp(prefix="siamese-grading-"))
+    work = Path(tempfile.mkdtemp(prefix="siamese-grading-cwd-"))
+    try:
+        return _run_in(control, work, nb, name, timeout, cell_timeout, kernel_name, max_cell_output)
+    except Exception as error:  # e.g. a full disk: this notebook fails, grading goes on
+        end = {"reason": "failed", "message": f"{type(error).__name__}: {error}"}
+        return RunResult(end=end, times={"total": 0.0})
+    finally:
+        shutil.rmtree(control, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def kill_all() -> None:
+    """Kill every worker and kernel still running (e.g. when grading is interrupted)."""
+    with _LIVE_LOCK:
+        groups = list(_LIVE)
+    for pgid in groups:
+        _kill_group(pgid)
+
+
+def _run_in(control, work, nb, name, timeout, cell_timeout, kernel_name, max_cell_output):
+    nbformat.write(nb, control / "input.ipynb")
+    nbformat.write(nb, work / Path(name).name)
+    job = {
+        "notebook": str(control / "input.ipynb"),
+        "cwd": str(work),
+        "progress": str(control / "report.jsonl"),
+        "timeout": float(timeout),
+        "cell_timeout": float(cell_timeout or timeout),
+        "max_cell_output": int(max_cell_output),
+        "kernel_name": kernel_name,
+    }
+    (control / "job.json").write_text(json.dumps(job), encoding="utf-8")
+    return _supervise(control, float(timeout) + GRACE_S)
+
+
+def _supervise(control: Path, hard_limit: float) -> RunResult:
+    env = {**os.environ, **KERNEL_ENV}
+    env.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    spawned = time.time()
+    proc = subprocess.Popen(
+        [sys.executable, str(WORKER), str(control / "job.json")],
+        cwd=control,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    with _LIVE_LOCK:
+        _LIVE.add(proc.pid)
+    tail: collections.deque[bytes] = collections.deque(maxlen=16)
+    reader = threading.Thread(target=_drain, args=(proc.stdout, tail), daemon=True)
+    reader.start()
+    killed = False
+    kernel_pid = None
+    try:
+        deadline = time.monotonic() + hard_limit
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                killed = True
+                _kill_group(proc.pid)
+                proc.wait()
+                break
+            try:
+                proc.wait(timeout=min(left, 0.2 if kernel_pid is None else 5.0))
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            if kernel_pid is None:  # register the kernel's group as soon as it exists
+                kernel_pid = _kernel_pid(_read_report(control / "report.jsonl"))
+                if kernel_pid is not None:
+                    with _LIVE_LOCK:
+                        _LIVE.add(kernel_pid)
+    finally:
+        records = _read_report(control / "report.jsonl")
+        kernel_pid = _kernel_pid(records)
+        for pgid in (kernel_pid, proc.pid):
+            if pgid is not None:
+                _kill_group(pgid)
+                with _LIVE_LOCK:
+                    _LIVE.discard(pgid)
+    reader.join(timeout=5)
+    return _result(records, killed, spawned, b"".join(tail).decode("utf-8", "replace"))
+
+
+def _kernel_pid(records: list[dict]) -> int | None:
+    for record in records:
+        if record.get("event") == "kernel" and record.get("pid"):
+            return int(record["pid"])
+    return None
+
+
+def _drain(stream, tail: collections.deque) -> None:
+    """Read the worker's output to the end, keeping only its last chunks."""
+    for chunk in iter(lambda: stream.read(4096), b""):
+        tail.append(chunk)
+    stream.close()
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _read_report(path: Path) -> list[dict]:
+    records = []
+    try:
+        with open(path, encoding="utf-8", errors="replace") as file:
+            for line in file:
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError:
+                    break  # the last line was cut when the worker was killed
+    except FileNotFoundError:
+        pass
+    return records
+
+
+def _result(records: list[dict], killed: bool, spawned: float, log_tail: str) -> RunResult:
+    result = RunResult(killed=killed, log_tail=log_tail[-4000:])
+    stamps = {}
+    for record in records:
+        event = record.get("event")
+        stamps.setdefault(event, record.get("time"))
+        if event == "cell":
+            result.cells[int(record["index"])] = record
+        elif event == "end":
+            result.end = record
+    start, ready = stamps.get("start"), stamps.get("ready")
+    cells = result.cells.values()
+    ready_record = next((r for r in records if r.get("event") == "ready"), {})
+    end = result.end or {}
+    result.times = {
+        "worker": (start - spawned) if start else 0.0,
+        "kernel": (ready - start) if start and ready else 0.0,
+        "cells": sum(float(r.get("seconds") or 0.0) for r in cells),
+        "total": time.time() - spawned,
+        "cpu_worker": float(end.get("worker_cpu") or 0.0),
+        "cpu_kernel": float(end.get("kernel_cpu") or 0.0),
+        "cpu_kernel_start": float(ready_record.get("kernel_cpu") or 0.0),
+        "cpu_cells": sum(float(r.get("cpu") or 0.0) for r in cells),
+    }
+    return result
