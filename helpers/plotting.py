@@ -259,7 +259,7 @@ class EmbeddingPlotter(keras.callbacks.Callback):
     def _show_live(self) -> None:
         from IPython.display import display
 
-        fig = self.plot(max_snapshots=1)
+        fig = self.plot(max_snapshots=2)  # before training, and now
         if self._handle is None:
             self._handle = display(fig, display_id=True)
         else:
@@ -269,7 +269,7 @@ class EmbeddingPlotter(keras.callbacks.Callback):
         """Draw the loss curve and up to ``max_snapshots`` embedding snapshots.
 
         The snapshots are spread evenly over training, always including the
-        first (before training) and the last.
+        last and, when ``max_snapshots >= 2``, the first (before training).
 
         Returns
         -------
@@ -277,8 +277,15 @@ class EmbeddingPlotter(keras.callbacks.Callback):
         """
         if not self.snapshots:
             raise ValueError("nothing recorded yet; pass the plotter to fit(callbacks=[...]) first")
+        if isinstance(max_snapshots, bool) or not isinstance(max_snapshots, int):
+            raise TypeError(f"max_snapshots must be an int, got {max_snapshots!r}")
+        if max_snapshots < 1:
+            raise ValueError(f"max_snapshots must be at least 1, got {max_snapshots}")
         last = len(self.snapshots) - 1
-        picks = np.unique(np.linspace(0, last, max_snapshots).round().astype(int))
+        if max_snapshots == 1:
+            picks = np.array([last])
+        else:
+            picks = np.unique(np.linspace(0, last, max_snapshots).round().astype(int))
         fig = Figure(figsize=(3.2 * (len(picks) + 1) + 0.6, 3.3), layout="constrained")
         axes = fig.subplots(1, len(picks) + 1)
         loss_ax, snap_axes = axes[0], axes[1:]

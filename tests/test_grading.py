@@ -8,9 +8,11 @@ nbgrader's metadata rules, and graded together in one run.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import hashlib
+import io
 import json
 import re
 import time
@@ -390,11 +392,16 @@ def test_release_refuses_a_non_empty_folder_without_force(tmp_path):
     assert (out / "mine.txt").read_text() == "keep me"
 
 
-def test_release_never_modifies_the_source(tmp_path):
+def test_release_never_modifies_the_source_and_reports_each_notebook(tmp_path, capsys):
     src = write_sources(tmp_path / "src")
     before = tree_hashes(src)
     assert main(["release", str(src), str(tmp_path / "out")]) == 0
     assert tree_hashes(src) == before
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:2] == [
+        f"released {BASICS}: 3 exercises (4 points), 2 hidden-test blocks removed",
+        f"released {STRINGS}: 1 exercise (2 points), 1 hidden-test block removed",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -465,9 +472,13 @@ def graded_class(tmp_path_factory, released):
     before = tree_hashes(subs), tree_hashes(src)
     lines = []
     report = grade_submissions(subs, src, base / "jobs2", timeout=60, jobs=2, log=lines.append)
-    grade_submissions(subs, src, base / "jobs1", timeout=60, jobs=1, log=quiet)
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):  # the same class through the command line
+        status = main(["grade", str(subs), "--source", str(src), "--out", str(base / "jobs1"),
+                       "--timeout", "60", "--jobs", "1"])  # fmt: skip
+    assert status == 0
     after = tree_hashes(subs), tree_hashes(src)
-    return base, report, lines, before, after
+    return base, report, stdout.getvalue().splitlines(), before, after
 
 
 def test_instructor_notebooks_get_full_marks(graded_class):
@@ -527,8 +538,9 @@ def test_feedback_pages_show_the_score_and_the_run(graded_class):
     base, report, lines, *_ = graded_class
     page = (base / "jobs2" / "feedback" / "one_done" / "01_fixture_basics.html").read_text()
     assert "Grading feedback" in page and "1 / 4 points" in page
-    assert "NotImplementedError" in page  # the failing checks' messages
-    assert "add works" in page  # the notebook's own output, as it ran
+    row = "<tr><td>ex1_2_hypotenuse</td><td>0 / 2</td><td>error</td><td>NotImplementedError</td>"
+    assert row in page  # the failing check's message ...
+    assert page.index(row) < page.index("add works")  # ... above the notebook's own outputs
     full = (base / "jobs2" / "feedback" / "instructor" / "02_fixture_strings.html").read_text()
     assert "2 / 2 points" in full
     assert sum(1 for line in lines if line.startswith("[")) == 6  # one line per notebook
