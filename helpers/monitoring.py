@@ -182,12 +182,13 @@ class CollapseMonitor(keras.callbacks.Callback):
         return (
             f"the embedding collapsed at epoch {epoch:g}: the probe's mean pairwise distance "
             f"is {distance:.2g} (it was {self._start_distance:.3g} before training) and the "
-            f"loss is stuck at {loss:.4g}, the margin {self.margin:g}. The model maps every "
-            "input to almost the same point, so d(a, p) = d(a, n) = 0 and every triplet "
-            "costs exactly the margin, with a gradient too weak to spread the points again. "
-            "Usual fixes: a lower learning rate (e.g. Adam(1e-4)), semi-hard mining "
-            "(semi_hard_triplet_loss) instead of batch-hard, or larger batches (more classes "
-            "and examples per class)."
+            f"loss is stuck at {loss:.4g}, near the margin {self.margin:g}. The model maps every "
+            "input to almost the same point, so d(a, p) and d(a, n) are both about 0, every "
+            "triplet costs about the margin, and training stalls. "
+            "Usual fixes: mine semi-hard negatives (semi_hard_triplet_loss) instead of "
+            "batch-hard; lower the learning rate (e.g. Adam(1e-4)); and, with semi-hard "
+            "mining, use larger batches (more classes per batch), which hold more semi-hard "
+            "negatives."
         )
 
     # ---------------------------------------------------------------- plot
@@ -207,7 +208,8 @@ class CollapseMonitor(keras.callbacks.Callback):
         dist_ax, loss_ax = fig.subplots(1, 2)
         epochs = self.history["epoch"]
         dist_ax.plot(epochs, self.history["mean_distance"], marker="o", color="#0072B2")
-        if min(self.history["mean_distance"]) > 0:
+        low, high = min(self.history["mean_distance"]), max(self.history["mean_distance"])
+        if low > 0 and high > 10 * low:  # a log axis shows a shrink to 1 % best
             dist_ax.set_yscale("log")
         dist_ax.set_xlabel("epoch")
         dist_ax.set_ylabel("mean pairwise distance")
