@@ -10,7 +10,7 @@ If notebook 07 does not exist yet, a small fixture notebook that imports keras
 stands in for it (said so in the output), so the figure still includes the
 TensorFlow import that dominates a real notebook's start.
 
-Run: ``python benchmarks/bench_grading.py [--learners 20] [--jobs 2]``
+Run: ``python benchmarks/bench_grading.py [--learners 20] [--jobs 2] [--run-all]``
 """
 
 from __future__ import annotations
@@ -113,15 +113,26 @@ def main() -> int:
     parser.add_argument("--learners", type=int, default=20)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument(
+        "--run-all", action="store_true", help="run every cell, not just up to the last check"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
         base = Path(tmp)
         src, subs, what = make_class(base, args.learners)
+        mode = "every cell (--run-all)" if args.run_all else "up to the last self-check (default)"
         print(f"grading {args.learners} submissions of {what} with --jobs {args.jobs}")
+        print(f"running {mode}")
         print(f"machine: {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f}")
         start, cpu_start = time.perf_counter(), time.process_time()
         report = grade_submissions(
-            subs, src, base / "out", timeout=args.timeout, jobs=args.jobs, log=lambda line: None
+            subs,
+            src,
+            base / "out",
+            timeout=args.timeout,
+            jobs=args.jobs,
+            run_all=args.run_all,
+            log=lambda line: None,
         )
         wall = time.perf_counter() - start
         grader_cpu = time.process_time() - cpu_start

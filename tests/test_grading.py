@@ -22,8 +22,16 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from helpers.grading import ReleaseError, grade_submissions, release_directory, release_notebook
+from helpers.grading import (
+    GradingError,
+    ReleaseError,
+    grade_submissions,
+    release_directory,
+    release_notebook,
+    runner,
+)
 from helpers.grading.__main__ import main
+from helpers.grading.assemble import assemble
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL_NOTEBOOKS = sorted(ROOT.glob("notebooks/0*.ipynb"))
@@ -451,7 +459,99 @@ def test_command_line_reports_a_refusal_with_exit_status_1(tmp_path, capsys):
     assert "error: OUT_DIR is the same folder as SRC_DIR" in capsys.readouterr().err
 
 
+# --------------------------------------------------------------------------- assemble
+
+LOCKED_CHECK = basics_notebook().cells[5].source  # with its hidden tests
+HIDDEN_CELL = basics_notebook().cells[9].source
+
+
+def assembled_sources(released, change):
+    """Sources of the cells of a changed student notebook once the checks are put back."""
+    src, student_dir = released
+    student = nbformat.read(student_dir / BASICS, as_version=4)
+    change(student)
+    ready = assemble(nbformat.read(src / BASICS, as_version=4), student)
+    return [cell.source for cell in ready.nb.cells], ready
+
+
+def drop_metadata(nb):
+    for cell in nb.cells:
+        cell.metadata = {}
+
+
+def test_assemble_restores_locked_checks_and_hidden_cells(released):
+    sources, ready = assembled_sources(released, lambda nb: None)
+    first = sources.index(LOCKED_CHECK)
+    assert sources[first - 2].startswith("# EXERCISE 1.1")
+    assert sources.index(HIDDEN_CELL) == sources.index(basics_notebook().cells[8].source) + 1
+    assert {name: sources[i] for name, i in ready.check_cells.items()}["ex1_1_add"] == LOCKED_CHECK
+
+
+def test_assemble_finds_checks_without_metadata_by_fingerprint(released):
+    sources, ready = assembled_sources(released, drop_metadata)
+    assert sources.count(LOCKED_CHECK) == 1 and HIDDEN_CELL in sources
+    assert sorted(ready.check_cells) == ["ex1_1_add", "ex1_2_hypotenuse", "hidden_ex1_2_more"]
+
+
+def test_assemble_puts_a_deleted_check_back_after_its_exercise(released):
+    def delete_check(nb):
+        del nb.cells[cell_with(nb, "add(2, 3) == 5")]
+        drop_metadata(nb)
+
+    sources, _ = assembled_sources(released, delete_check)
+    assert sources[sources.index(LOCKED_CHECK) - 1].startswith("# EXERCISE 1.1")
+
+
+def test_assemble_keeps_a_learner_cell_that_holds_the_check_call_and_more(released):
+    merged = 'total = add(2, 3)\nassert add(2, 3) == 5, "add(2, 3) should be 5"\nprint(total)'
+
+    def merge(nb):
+        nb.cells[cell_with(nb, "add(2, 3) == 5")].source = merged
+        drop_metadata(nb)
+
+    sources, _ = assembled_sources(released, merge)
+    assert sources[sources.index(merged) + 1] == LOCKED_CHECK
+
+
+def test_assemble_reports_an_exercise_whose_cells_are_gone(released):
+    def delete_all(nb):
+        for text in ("hypotenuse(3, 4) == 5", "def hypotenuse"):
+            del nb.cells[cell_with(nb, text)]
+
+    _, ready = assembled_sources(released, delete_all)
+    assert "ex1_2_hypotenuse" not in ready.check_cells
+    assert ready.missing["ex1_2_hypotenuse"].startswith("could not find the cells of EXERCISE 1.2")
+
+
 # --------------------------------------------------------------------------- grade
+
+
+@pytest.mark.parametrize(
+    ("subs", "out", "options", "match"),
+    [
+        ("subs", "subs/results", {}, "inside SUBMISSIONS_DIR"),
+        ("subs", "subs", {}, "inside SUBMISSIONS_DIR"),
+        ("subs", "src", {}, "inside --source"),
+        ("nowhere", "out", {}, "is not a folder"),
+        ("subs", "out", {"jobs": 0}, "--jobs must be a whole number >= 1, got 0"),
+        ("subs", "out", {"timeout": -1}, "--timeout must be a number of seconds > 0, got -1"),
+    ],
+)
+def test_grade_refuses_bad_folders_and_options(tmp_path, subs, out, options, match):
+    src = write_sources(tmp_path / "src")
+    (tmp_path / "subs" / "alice").mkdir(parents=True)
+    before = tree_hashes(tmp_path)
+    with pytest.raises(GradingError, match=match):
+        grade_submissions(tmp_path / subs, src, tmp_path / out, log=quiet, **options)
+    assert tree_hashes(tmp_path) == before
+
+
+def test_grade_refuses_sources_without_graded_cells(tmp_path):
+    (tmp_path / "src").mkdir()
+    nbformat.write(notebook([new_code_cell("x = 1")]), tmp_path / "src" / "01_plain.ipynb")
+    (tmp_path / "subs").mkdir()
+    with pytest.raises(GradingError, match="holds no notebook with graded self-check cells"):
+        grade_submissions(tmp_path / "subs", tmp_path / "src", tmp_path / "out", log=quiet)
 
 
 @pytest.fixture(scope="module")
@@ -475,7 +575,7 @@ def graded_class(tmp_path_factory, released):
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):  # the same class through the command line
         status = main(["grade", str(subs), "--source", str(src), "--out", str(base / "jobs1"),
-                       "--timeout", "60", "--jobs", "1"])  # fmt: skip
+                       "--timeout", "60", "--jobs", "1", "--run-all"])  # fmt: skip
     assert status == 0
     after = tree_hashes(subs), tree_hashes(src)
     return base, report, stdout.getvalue().splitlines(), before, after
@@ -527,6 +627,17 @@ def test_jobs_2_gives_the_same_grades_as_jobs_1(graded_class):
         "status",
         "message",
     ]
+
+
+def test_grading_stops_after_the_last_check_unless_run_all(graded_class):
+    base, *_ = graded_class
+    page = base / "feedback" / "instructor" / "01_fixture_basics.html"
+    stopped = (base / "jobs2" / page.relative_to(base)).read_text()
+    ran_all = (base / "jobs1" / page.relative_to(base)).read_text()
+    # The "use it" cell after the last check prints add(1, 2) and hypotenuse(6, 8).
+    assert "3 10.0" in ran_all and "3 10.0" not in stopped
+    assert "stopped after the last self-check" in stopped
+    assert "stopped after the last self-check" not in ran_all
 
 
 def test_grading_never_modifies_submissions_or_sources(graded_class):
@@ -822,7 +933,8 @@ def test_adversarial_notebook_that_vandalises_its_folder(adversarial):
     assert set(statuses(rows, "file_vandal").values()) == {"passed"}
 
 
-def test_a_notebook_that_ignores_interrupts_is_killed_at_the_time_limit(tmp_path, released):
+def stubborn_class(tmp_path: Path, released) -> tuple[Path, Path]:
+    """A learner whose add() loops forever and swallows every interrupt."""
     src, student_dir = released
     source = nbformat.read(src / BASICS, as_version=4)
     nb = nbformat.read(student_dir / BASICS, as_version=4)
@@ -838,12 +950,41 @@ def test_a_notebook_that_ignores_interrupts_is_killed_at_the_time_limit(tmp_path
     only = tmp_path / "src"
     only.mkdir()
     (only / BASICS).write_bytes((src / BASICS).read_bytes())
+    return tmp_path / "subs", only
+
+
+def running(pid: int) -> bool:
+    """True if process ``pid`` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as file:
+            return file.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_a_notebook_that_ignores_interrupts_is_stopped_at_its_time_limit(tmp_path, released):
+    subs, src = stubborn_class(tmp_path, released)
     start = time.monotonic()
-    grade_submissions(tmp_path / "subs", only, tmp_path / "out", timeout=8, jobs=1, log=quiet)
+    grade_submissions(subs, src, tmp_path / "out", timeout=8, jobs=1, log=quiet)
     elapsed = time.monotonic() - start
     rows = read_rows(tmp_path / "out")
     assert {r["status"] for r in rows} == {"timeout"}
-    assert elapsed < 8 + 30  # the worker stops the kernel at its limit, well before the hard kill
+    assert "ran out of time (8 s)" in rows_of(rows, "stubborn")["ex1_2_hypotenuse"]["message"]
+    assert elapsed < 8 + runner.GRACE_S  # the worker stopped it, not the grader's hard kill
+
+
+def test_a_hung_worker_is_killed_with_its_kernel(tmp_path, released, monkeypatch):
+    subs, src = stubborn_class(tmp_path, released)
+    killed = []
+    kill = runner._kill_group
+    monkeypatch.setattr(runner, "_kill_group", lambda pgid: (killed.append(pgid), kill(pgid)))
+    monkeypatch.setattr(runner, "GRACE_S", -45.0)  # hard kill at 15 s, long before 60 s
+    grade_submissions(subs, src, tmp_path / "out", timeout=60, jobs=1, log=quiet)
+    rows = read_rows(tmp_path / "out")
+    assert {r["status"] for r in rows} == {"timeout"}
+    assert len(set(killed)) == 2  # the worker's process group and the kernel's
+    time.sleep(0.5)
+    assert not any(running(pid) for pid in killed)
 
 
 # --------------------------------------------------------------------------- real notebooks

@@ -79,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--jobs", type=int, default=default_jobs(), help="notebooks run in parallel (default: 2)"
     )
     grade.add_argument("--kernel", default="python3", help="Jupyter kernel (default: python3)")
+    grade.add_argument(
+        "--run-all",
+        action="store_true",
+        help="run every cell; by default a notebook stops after its last self-check, "
+        "since later cells cannot change a grade (and may train a model for minutes)",
+    )
     return parser
 
 
@@ -97,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
                 jobs=args.jobs,
                 cell_timeout=args.cell_timeout,
                 kernel_name=args.kernel,
+                run_all=args.run_all,
                 log=lambda line: print(line, flush=True),
             )
     except (ReleaseError, GradingError) as error:

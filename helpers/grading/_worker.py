@@ -8,7 +8,8 @@ would import TensorFlow for nothing).
 JOB.json holds: ``notebook`` (path), ``cwd`` (the kernel's working folder),
 ``progress`` (path of the JSON-lines report), ``timeout`` (seconds for the whole
 notebook, kernel start included), ``cell_timeout`` (seconds per cell),
-``max_cell_output`` (bytes of output kept per cell) and ``kernel_name``.
+``max_cell_output`` (bytes of output kept per cell), ``kernel_name`` and
+``stop_after`` (index of the last cell to run, or null to run them all).
 
 The report gets one JSON object per line, written as soon as it is known:
 ``{"event": "start"}``, ``{"event": "kernel", "pid": ...}``, one ``{"event": "cell",
@@ -59,23 +60,25 @@ class CappedClient(NotebookClient):
         left = self.max_cell_output - used
         content = msg.get("content", {})
         size = _content_size(content)
-        if size > left and msg.get("msg_type") == "stream" and left > 0:
+        if size <= left:
+            self.output_bytes[cell_index] = used + size
+            return super().output(outs, msg, display_id, cell_index)
+        out = None
+        if msg.get("msg_type") == "stream" and left > 0:  # keep the part that fits
             content["text"] = content.get("text", "")[:left]
-            size = left
-        if size > left:
-            if cell_index not in self.truncated:
-                self.truncated.add(cell_index)
-                outs.append(
-                    nbformat.v4.new_output(
-                        "stream",
-                        name="stderr",
-                        text=f"\n[grader: output cut here; a cell keeps at most "
-                        f"{self.max_cell_output} bytes of output]\n",
-                    )
+            self.output_bytes[cell_index] = self.max_cell_output
+            out = super().output(outs, msg, display_id, cell_index)
+        if cell_index not in self.truncated:
+            self.truncated.add(cell_index)
+            outs.append(
+                nbformat.v4.new_output(
+                    "stream",
+                    name="stderr",
+                    text=f"\n[grader: output cut here; a cell keeps at most "
+                    f"{self.max_cell_output} bytes of output]\n",
                 )
-            return None
-        self.output_bytes[cell_index] = used + size
-        return super().output(outs, msg, display_id, cell_index)
+            )
+        return out
 
 
 def _content_size(content: dict) -> int:
@@ -158,7 +161,10 @@ def run(job: dict) -> int:
 
 def _run_cells(client, nb, job: dict, deadline: float, report: Report, kernel_pid) -> str:
     cell_timeout = float(job.get("cell_timeout") or job["timeout"])
+    stop_after = job.get("stop_after")
     for index, cell in enumerate(nb.cells):
+        if stop_after is not None and index > stop_after:
+            break
         if cell.cell_type != "code" or not cell.source.strip():
             continue
         left = deadline - time.monotonic()

@@ -8,10 +8,12 @@ the submission, in this order:
 2. by fingerprint: the cell's source equals the released self-check (sha256 of the
    normalised source, as stored by ``release``);
 3. by source: the cell equals the instructor's self-check;
-4. by its first statement (e.g. ``checks.check_triplet_loss(triplet_loss)``).
+4. by its first statement (e.g. ``checks.check_triplet_loss(triplet_loss)``) in a
+   cell that holds other code too.
 
 The cell found is replaced by the *source* notebook's version (hidden tests
-included), so editing a check away does not help. A self-check that cannot be found
+included), so editing a check away does not help; in case 4 the learner's cell is
+kept and the locked check goes right after it. A self-check that cannot be found
 is put back right after its exercise cell (found by ``grade_id``, by its
 ``# EXERCISE N.k`` first line, or by fingerprint). When neither can be found, the
 exercise is ``missing``. A cell that held only hidden tests is put back after the
@@ -114,33 +116,37 @@ class _State:
     def place(self, source: NotebookNode, index: int, exercise: Exercise | None):
         """Put source cell ``index`` in place; return the cell, or None when impossible."""
         wanted = source.cells[index]
-        match = self._find(wanted)
-        if match is not None:
-            position = self.cells.index(match)
+        match, replace = self._find(wanted)
+        if match is not None and replace:
             new = _locked_copy(wanted, keep_id=match.get("id"))
-            self.cells[position] = new
+            self.cells[self._position(match)] = new
         else:
-            anchor = self._anchor(source, index, exercise)
+            anchor = match if match is not None else self._anchor(source, index, exercise)
             if anchor is None:
                 return None
+            self.used.add(id(anchor))
             after = self.last_after.get(id(anchor), anchor)
             new = _locked_copy(wanted, keep_id=None)
-            self.cells.insert(self.cells.index(after) + 1, new)
+            self.cells.insert(self._position(after) + 1, new)
             self.last_after[id(anchor)] = new
         self.used.add(id(new))
         self.placed[index] = new
         return new
 
+    def _position(self, cell) -> int:
+        return next(i for i, c in enumerate(self.cells) if c is cell)
+
     def _free(self):
         return [cell for cell in self.cells if id(cell) not in self.used]
 
     def _find(self, wanted: NotebookNode):
+        """(cell, True) for a cell to replace, (cell, False) for one to insert after."""
         grade_id = nbgrader_meta(wanted).get("grade_id")
         free = self._free()
         if grade_id:
             for cell in free:
                 if nbgrader_meta(cell).get("grade_id") == grade_id:
-                    return cell
+                    return cell, True
         released = released_cell_source(wanted)
         targets = [fingerprint(cell_source(wanted))]
         if released is not None and released.strip():
@@ -148,14 +154,14 @@ class _State:
         for target in targets:
             for cell in free:
                 if cell.cell_type == "code" and fingerprint(cell_source(cell)) == target:
-                    return cell
+                    return cell, True
         key = _key_line(released) if is_grade_cell(wanted) else None
-        if key is not None:
+        if key is not None:  # a cell that also holds other code: keep it, add ours after it
             for cell in free:
                 lines = normalize_source(cell_source(cell)).split("\n")
                 if cell.cell_type == "code" and not is_solution_cell(cell) and key in lines:
-                    return cell
-        return None
+                    return cell, False
+        return None, False
 
     def _anchor(self, source: NotebookNode, index: int, exercise: Exercise | None):
         if exercise is not None and exercise.solution_index is not None:

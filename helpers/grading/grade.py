@@ -50,6 +50,15 @@ from .report import (
 )
 from .runner import RunResult, kill_all, run_notebook
 
+FEEDBACK_NOTE = (
+    "Below is your notebook as the grader ran it: top to bottom in a fresh kernel, with the "
+    "original self-checks (and their hidden tests) in place of yours."
+)
+FEEDBACK_NOTE_STOP = (
+    " The grader stopped after the last self-check: the cells after it cannot change your "
+    "grade, so they show no output here."
+)
+
 
 class GradingError(ValueError):
     """Grading cannot start (bad folders or options)."""
@@ -124,6 +133,7 @@ def grade_submissions(
     jobs: int = 2,
     cell_timeout: float | None = None,
     kernel_name: str = "python3",
+    run_all: bool = False,
     log: Callable[[str], None] = print,
 ) -> GradeReport:
     """Grade every learner's notebooks; write grades.csv and the feedback pages.
@@ -144,6 +154,10 @@ def grade_submissions(
         Seconds per cell (default: ``timeout``); a cell over it is interrupted.
     kernel_name : str
         Jupyter kernel that runs the notebooks.
+    run_all : bool
+        Run every cell. By default a notebook runs up to its last self-check: the
+        cells after it cannot change a grade, and they are often the slow ones
+        (training); the feedback page shows them without outputs.
     log : callable
         Receives one progress line per notebook, then the summary table.
 
@@ -178,7 +192,8 @@ def grade_submissions(
                 tasks.append((learner, source, assemble(source.nb, read_notebook(path))))
             except InvalidNotebookError as error:
                 results.append(_invalid(learner, source, str(error), out, writer, log))
-    _run_all(tasks, jobs, timeout, cell_timeout, kernel_name, out, writer, results, log)
+    options = {"timeout": timeout, "cell_timeout": cell_timeout, "kernel_name": kernel_name}
+    _run_all(tasks, jobs, options, run_all, out, writer, results, log)
     rows = sorted(
         (row for result in results for row in result.rows),
         key=lambda r: (r.learner, r.notebook, _order(sources, r)),
@@ -190,7 +205,7 @@ def grade_submissions(
     return GradeReport(rows, results, time.monotonic() - started)
 
 
-def _run_all(tasks, jobs, timeout, cell_timeout, kernel_name, out, writer, results, log) -> None:
+def _run_all(tasks, jobs, options, run_all, out, writer, results, log) -> None:
     """Run the notebooks ``jobs`` at a time; score and export each as soon as it is done."""
     total = len(tasks)
     pool = ThreadPoolExecutor(max_workers=jobs)
@@ -200,19 +215,20 @@ def _run_all(tasks, jobs, timeout, cell_timeout, kernel_name, out, writer, resul
                 run_notebook,
                 ready.nb,
                 source.name,
-                timeout=timeout,
-                cell_timeout=cell_timeout,
-                kernel_name=kernel_name,
+                stop_after=None if run_all else max(ready.check_cells.values(), default=-1),
+                **options,
             ): (learner, source, ready)
             for learner, source, ready in tasks
         }
         for done, future in enumerate(as_completed(futures), start=1):
             learner, source, ready = futures[future]
             run = future.result()
-            result = _score(learner, source, ready, run, timeout, cell_timeout)
+            result = _score(
+                learner, source, ready, run, options["timeout"], options["cell_timeout"]
+            )
             feedback = out / "feedback" / learner / (Path(source.name).stem + ".html")
             t0, cpu0 = time.monotonic(), time.thread_time()
-            writer.write(_feedback_notebook(ready, run, result), feedback)
+            writer.write(_feedback_notebook(ready, run, result, run_all), feedback)
             result.times["export"] = time.monotonic() - t0
             result.times["cpu_export"] = time.thread_time() - cpu0
             results.append(result)
@@ -295,7 +311,7 @@ def _score(learner, source, ready: Assembled, run: RunResult, timeout, cell_time
         if index is None:
             status, message = "missing", ready.missing.get(ex.name, "self-check cell not found")
         else:
-            status, message = _status(run.cells.get(index), run, timeout, cell_timeout)
+            status, message = _status(run.cells.get(index), timeout, cell_timeout)
             if status == "not-run":
                 status, message = _not_run(run, timeout, ready.nb)
         points = ex.points if status == "passed" else 0
@@ -310,7 +326,8 @@ def _score(learner, source, ready: Assembled, run: RunResult, timeout, cell_time
     return NotebookResult(learner, source.name, rows, times)
 
 
-def _status(record: dict | None, run: RunResult, timeout, cell_timeout) -> tuple[str, str]:
+def _status(record: dict | None, timeout, cell_timeout) -> tuple[str, str]:
+    """Status of a self-check from its cell's record ("not-run" when it has none)."""
     if record is not None:
         status = record.get("status")
         if status == "ok":
@@ -329,6 +346,7 @@ def _status(record: dict | None, run: RunResult, timeout, cell_timeout) -> tuple
 
 
 def _not_run(run: RunResult, timeout, nb: NotebookNode) -> tuple[str, str]:
+    """Why a self-check did not run, from how the notebook's run ended."""
     end = run.end or {}
     reason = end.get("reason")
     if run.killed or reason == "timeout":
@@ -351,13 +369,14 @@ def _first_line(cell) -> str:
     return line if len(line) <= 40 else line[:37] + "..."
 
 
-def _feedback_notebook(ready: Assembled, run: RunResult, result: NotebookResult) -> NotebookNode:
+def _feedback_notebook(ready: Assembled, run: RunResult, result: NotebookResult, run_all: bool):
     nb = nbformat.from_dict(ready.nb)  # a copy; the assembled notebook stays as run
     for index, record in run.cells.items():
         if index < len(nb.cells) and nb.cells[index].cell_type == "code":
             nb.cells[index].outputs = [nbformat.from_dict(o) for o in record.get("outputs", [])]
             nb.cells[index].execution_count = record.get("execution_count")
-    nb.cells.insert(0, feedback_cell(result.learner, result.notebook, result.rows))
+    note = FEEDBACK_NOTE + ("" if run_all else FEEDBACK_NOTE_STOP)
+    nb.cells.insert(0, feedback_cell(result.learner, result.notebook, result.rows, note))
     return nb
 
 

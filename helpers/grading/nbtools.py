@@ -89,11 +89,6 @@ class Exercise:
         """sha256 of the released self-check source (None for an all-hidden cell)."""
         return None if self.released_source is None else fingerprint(self.released_source)
 
-    @property
-    def exercise_number(self) -> str | None:
-        """``"7.1"`` when the exercise cell starts with ``# EXERCISE 7.1``."""
-        return exercise_number(self.title)
-
 
 def cell_source(cell) -> str:
     """The source of a cell as one string (nbformat allows a list of lines)."""

@@ -241,7 +241,8 @@ def release_directory(
         points = sum(e["points"] for e in exercises)
         log(
             f"released {path.name}: {len(exercises)} exercise{'s' * (len(exercises) != 1)} "
-            f"({points:g} points), {n_hidden} hidden-test block{'s' * (n_hidden != 1)} removed"
+            f"({points:g} point{'s' * (points != 1)}), "
+            f"{n_hidden} hidden-test block{'s' * (n_hidden != 1)} removed"
         )
     _copy_assets(src, out)
     (out / "README.md").write_text(LEARNER_README, encoding="utf-8")

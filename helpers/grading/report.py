@@ -104,9 +104,7 @@ def _short_labels(notebooks: list[str]) -> list[str]:
     return labels if len(set(labels)) == len(labels) else list(notebooks)
 
 
-def feedback_cell(
-    learner: str, notebook: str, rows: list[GradeRow], note: str = ""
-) -> NotebookNode:
+def feedback_cell(learner: str, notebook: str, rows: list[GradeRow], note: str) -> NotebookNode:
     """A markdown cell with the score and each exercise's status and message.
 
     Everything that comes from the learner's run is HTML-escaped.
@@ -128,12 +126,7 @@ def feedback_cell(
             f"<td>{format_points(row.points)} / {format_points(row.max_points)}</td>"
             f"<td>{html.escape(row.status)}</td><td>{html.escape(row.message)}</td></tr>"
         )
-    lines += ["</table>", ""]
-    lines.append(
-        note
-        or "Below is your notebook as the grader ran it: top to bottom in a fresh kernel, "
-        "with the original self-checks (and their hidden tests) in place of yours."
-    )
+    lines += ["</table>", "", note]
     return new_markdown_cell("\n".join(lines))
 
 

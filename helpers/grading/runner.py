@@ -81,6 +81,7 @@ def run_notebook(
     cell_timeout: float | None = None,
     kernel_name: str = "python3",
     max_cell_output: int = MAX_CELL_OUTPUT,
+    stop_after: int | None = None,
 ) -> RunResult:
     """Execute ``nb`` in a fresh kernel in its own process group; never raises on its cells.
 
@@ -99,6 +100,8 @@ def run_notebook(
         Jupyter kernel to use.
     max_cell_output : int
         Bytes of output kept per cell.
+    stop_after : int, optional
+        Index of the last cell to run (default: run them all).
 
     Examples
     --------
@@ -109,7 +112,14 @@ def run_notebook(
     control = Path(tempfile.mkdtemp(prefix="siamese-grading-"))
     work = Path(tempfile.mkdtemp(prefix="siamese-grading-cwd-"))
     try:
-        return _run_in(control, work, nb, name, timeout, cell_timeout, kernel_name, max_cell_output)
+        job = {
+            "timeout": float(timeout),
+            "cell_timeout": float(cell_timeout or timeout),
+            "max_cell_output": int(max_cell_output),
+            "kernel_name": kernel_name,
+            "stop_after": stop_after,
+        }
+        return _run_in(control, work, nb, name, job)
     except Exception as error:  # e.g. a full disk: this notebook fails, grading goes on
         end = {"reason": "failed", "message": f"{type(error).__name__}: {error}"}
         return RunResult(end=end, times={"total": 0.0})
@@ -126,20 +136,17 @@ def kill_all() -> None:
         _kill_group(pgid)
 
 
-def _run_in(control, work, nb, name, timeout, cell_timeout, kernel_name, max_cell_output):
+def _run_in(control: Path, work: Path, nb: NotebookNode, name: str, job: dict) -> RunResult:
     nbformat.write(nb, control / "input.ipynb")
     nbformat.write(nb, work / Path(name).name)
     job = {
+        **job,
         "notebook": str(control / "input.ipynb"),
         "cwd": str(work),
         "progress": str(control / "report.jsonl"),
-        "timeout": float(timeout),
-        "cell_timeout": float(cell_timeout or timeout),
-        "max_cell_output": int(max_cell_output),
-        "kernel_name": kernel_name,
     }
     (control / "job.json").write_text(json.dumps(job), encoding="utf-8")
-    return _supervise(control, float(timeout) + GRACE_S)
+    return _supervise(control, job["timeout"] + GRACE_S)
 
 
 def _supervise(control: Path, hard_limit: float) -> RunResult:
