@@ -104,8 +104,7 @@ def create_batch(x, y, batch_size: int = 256, *, rng=None) -> list[np.ndarray]:
     """
     x, y = check_xy(x, y)
     batch_size = positive_int(batch_size, "batch_size")
-    anchor, positive, negative = _TripletSampler(y).sample(batch_size, as_rng(rng))
-    return [x[anchor], x[positive], x[negative]]
+    return _gather_triplets(x, _TripletSampler(y).sample(batch_size, as_rng(rng)))
 
 
 def data_generator(
@@ -148,8 +147,14 @@ def data_generator(
 def _triplet_stream(x, sampler, batch_size, emb_size, rng):
     targets = np.zeros((batch_size, 3 * emb_size), dtype=np.float32)
     while True:
-        anchor, positive, negative = sampler.sample(batch_size, rng)
-        yield (x[anchor], x[positive], x[negative]), targets
+        yield tuple(_gather_triplets(x, sampler.sample(batch_size, rng))), targets
+
+
+def _gather_triplets(x: np.ndarray, indices) -> list[np.ndarray]:
+    """``[x[anchor], x[positive], x[negative]]`` with one gather (one copy) instead of three."""
+    rows = x[np.concatenate(indices)]
+    batch_size = len(indices[0])
+    return [rows[:batch_size], rows[batch_size : 2 * batch_size], rows[2 * batch_size :]]
 
 
 def balanced_batch(
