@@ -13,7 +13,6 @@ import os
 import timeit
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # helpers imports Keras
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import numpy as np  # noqa: E402
 

@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("SIAMESE_MNIST_SOURCE", "bundled")
 os.environ.setdefault("MPLBACKEND", "Agg")
 

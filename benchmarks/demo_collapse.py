@@ -35,7 +35,6 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("SIAMESE_MNIST_SOURCE", "bundled")
 
 import argparse  # noqa: E402

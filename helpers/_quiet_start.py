@@ -6,6 +6,12 @@ before absl::InitializeLog() is called...", "Could not find cuda drivers...").
 the first cell's output, with a timestamp that changes on every run. Importing
 TensorFlow once with the process's stderr pointed at ``os.devnull`` keeps the
 notebooks clean; Python errors are still raised as usual.
+
+``TF_ENABLE_ONEDNN_OPTS=0`` is deliberately *not* set: with
+``TF_CPP_MIN_LOG_LEVEL=3`` the oneDNN banner is silent anyway, and on a
+2-core CPU oneDNN trains the course's convnet about twice as fast (25 steps of
+256 triplets: 10.3 s with it, 20.5 s without), with the same numbers from run
+to run.
 """
 
 from __future__ import annotations
@@ -17,7 +23,6 @@ import sys
 def import_tensorflow_quietly() -> None:
     """Import TensorFlow (if Keras will use it) with file descriptor 2 silenced."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     if "tensorflow" in sys.modules or os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
         return
     try:

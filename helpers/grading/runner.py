@@ -151,7 +151,6 @@ def _run_in(control: Path, work: Path, nb: NotebookNode, name: str, job: dict) -
 
 def _supervise(control: Path, hard_limit: float) -> RunResult:
     env = {**os.environ, **KERNEL_ENV}
-    env.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     spawned = time.time()
     proc = subprocess.Popen(
         [sys.executable, str(WORKER), str(control / "job.json")],
