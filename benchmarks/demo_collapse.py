@@ -6,7 +6,7 @@ batches (10 digits x 12 images) and Adam(1e-2). Within two epochs the whole
 embedding shrinks onto a tiny patch of the sphere: the mean distance between
 probe images falls from about 0.96 to about 0.01 (1 %), and the loss sits at
 the margin, 0.2, where ``relu(d(a, p) - d(a, n) + margin)`` with both
-distances near 0 puts it. :class:`helpers.monitoring.CollapseMonitor` warns
+distances near 0 puts it. :class:`helpers.callbacks.CollapseMonitor` warns
 at epoch 2. The second run changes only the loss: semi-hard mining spreads
 the points (mean distance about 1.35), the loss falls, and the monitor stays
 silent.
@@ -45,8 +45,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from helpers import balanced_generator, build_embedding_model, load_mnist  # noqa: E402
+from helpers.callbacks import CollapseMonitor, EmbeddingCollapseWarning  # noqa: E402
 from helpers.losses import batch_hard_triplet_loss, semi_hard_triplet_loss  # noqa: E402
-from helpers.monitoring import CollapseMonitor, EmbeddingCollapseWarning  # noqa: E402
 
 try:
     from helpers.metrics import precision_at_1

@@ -1,7 +1,8 @@
-"""helpers: the importable part of the Siamese-network course.
+"""helpers: the learner library of the Siamese-network course.
 
 The notebooks import everything from here, e.g. ``from helpers import load_mnist``.
-Self-checks live in :mod:`helpers.checks`, instructor tools in :mod:`helpers.grading`.
+The self-checks live in :mod:`helpers.checks`. The instructor tool is a separate
+package, :mod:`siamese_grading`, which imports nothing from here.
 """
 
 from ._quiet_start import import_tensorflow_quietly
@@ -10,8 +11,10 @@ import_tensorflow_quietly()  # before Keras: keeps TensorFlow's C++ start-up lin
 
 # ruff: noqa: E402
 
+from .callbacks import CollapseMonitor, EmbeddingCollapseWarning, EmbeddingPlotter
 from .data import load_mnist
 from .losses import (
+    TripletLoss,
     batch_all_triplet_loss,
     batch_hard_triplet_loss,
     pairwise_distances,
@@ -29,9 +32,7 @@ from .metrics import (
     verification_scores,
 )
 from .models import build_embedding_model, build_siamese_network
-from .monitoring import CollapseMonitor, EmbeddingCollapseWarning
 from .plotting import (
-    EmbeddingPlotter,
     plot_distance_histograms,
     plot_embeddings,
     plot_nearest_neighbors,
@@ -44,6 +45,7 @@ __all__ = [
     "CollapseMonitor",
     "EmbeddingCollapseWarning",
     "EmbeddingPlotter",
+    "TripletLoss",
     "balanced_batch",
     "balanced_generator",
     "batch_all_triplet_loss",

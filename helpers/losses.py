@@ -6,11 +6,11 @@ JAX and PyTorch backends alike, and can be passed to ``model.compile(loss=...)``
 
 from __future__ import annotations
 
-import numbers
-
 import keras
 import numpy as np
 from keras import ops
+
+from ._validation import check_flag, check_number
 
 
 def triplet_loss(y_true, y_pred, alpha: float = 0.2):
@@ -27,8 +27,10 @@ def triplet_loss(y_true, y_pred, alpha: float = 0.2):
     distances by ``emb_size`` and so silently makes the margin ``emb_size``
     times larger.
 
-    Keras averages the returned vector over the batch. Use
-    ``functools.partial(triplet_loss, alpha=0.5)`` for another margin.
+    Keras averages the returned vector over the batch. For another margin,
+    compile with ``TripletLoss(alpha=0.5)``: unlike
+    ``functools.partial(triplet_loss, alpha=0.5)``, a model compiled with it
+    can be saved to a ``.keras`` file and reloaded with the same margin.
 
     Parameters
     ----------
@@ -51,10 +53,7 @@ def triplet_loss(y_true, y_pred, alpha: float = 0.2):
     >>> float(triplet_loss(None, y_pred, alpha=3.0)[0])  # 0 - 2 + 3
     1.0
     """
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
-        raise TypeError(f"alpha must be a number, got {type(alpha).__name__} {alpha!r}")
-    if alpha < 0:
-        raise ValueError(f"alpha is the margin and must be >= 0, got {alpha}")
+    alpha = check_number(alpha, "alpha", low=0.0)
     y_pred = ops.convert_to_tensor(y_pred)
     if len(y_pred.shape) != 2:
         raise ValueError(f"y_pred must have shape (batch, 3 * emb_size), got {tuple(y_pred.shape)}")
@@ -74,6 +73,44 @@ def triplet_loss(y_true, y_pred, alpha: float = 0.2):
 
 
 keras.saving.register_keras_serializable(package="helpers")(triplet_loss)
+
+
+@keras.saving.register_keras_serializable(package="helpers")
+class TripletLoss(keras.losses.Loss):
+    """The triplet loss with its margin fixed, as a Keras loss that can be saved.
+
+    ``TripletLoss(alpha)(y_true, y_pred)`` is the batch mean of
+    :func:`triplet_loss` with that ``alpha``. The margin is part of the loss's
+    config, so a Siamese network compiled with ``TripletLoss(alpha=0.5)`` saves
+    to a ``.keras`` file and comes back with a loss that still uses 0.5
+    (``functools.partial`` objects cannot be serialised at all).
+
+    Parameters
+    ----------
+    alpha : float
+        The margin, >= 0.
+    name : str
+        The loss's name in logs.
+    **kwargs
+        Passed to ``keras.losses.Loss`` (e.g. ``reduction``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> same = np.ones((2, 6))  # a = p = n in both rows
+    >>> float(TripletLoss(alpha=0.5)(np.zeros((2, 6)), same))
+    0.5
+    """
+
+    def __init__(self, alpha: float = 0.2, name: str = "triplet_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.alpha = check_number(alpha, "alpha", low=0.0)
+
+    def call(self, y_true, y_pred):
+        return triplet_loss(y_true, y_pred, alpha=self.alpha)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "alpha": self.alpha}
 
 
 # ----------------------------------------------------------------------------
@@ -125,7 +162,7 @@ def pairwise_distances(embeddings, squared: bool = False):
            [5., 0., 0.],
            [5., 0., 0.]])
     """
-    _check_flag(squared, "squared")
+    check_flag(squared, "squared")
     embeddings = ops.convert_to_tensor(embeddings)
     if len(embeddings.shape) != 2:
         raise ValueError(
@@ -250,7 +287,7 @@ def batch_hard_triplet_loss(
     >>> round(float(batch_hard_triplet_loss(labels, emb, margin=1.0)), 4)
     0.3486
     """
-    _check_flag(soft, "soft")
+    check_flag(soft, "soft")
     dist, pos_mask, neg_mask = _mining_inputs(y_true, y_pred, margin, squared)
     hardest_pos = ops.max(ops.where(pos_mask, dist, 0.0), axis=1)
     far = ops.stop_gradient(ops.max(dist)) + 1.0
@@ -324,11 +361,8 @@ def semi_hard_triplet_loss(y_true, y_pred, margin: float = 0.2, squared: bool = 
 
 def _mining_inputs(y_true, y_pred, margin, squared):
     """Validate the inputs; return distances and the positive/negative masks (B, B)."""
-    if isinstance(margin, bool) or not isinstance(margin, numbers.Real):
-        raise TypeError(f"margin must be a number, got {type(margin).__name__} {margin!r}")
-    if margin < 0:
-        raise ValueError(f"margin must be >= 0, got {margin}")
-    _check_flag(squared, "squared")
+    check_number(margin, "margin", low=0.0)
+    check_flag(squared, "squared")
     if y_true is None or y_pred is None:
         raise TypeError("y_true (labels) and y_pred (embeddings) must be tensors, got None")
     y_pred = ops.convert_to_tensor(y_pred)
@@ -389,11 +423,6 @@ def _count_below(sorted_neg, thresholds, *, inclusive: bool):
 def _safe_mean(total, count):
     """``total / count``, or 0 (with a zero gradient) when ``count`` is 0."""
     return ops.where(count > 0, total / ops.maximum(count, 1.0), 0.0)
-
-
-def _check_flag(value, name: str) -> None:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
 
 
 for _loss in (batch_all_triplet_loss, batch_hard_triplet_loss, semi_hard_triplet_loss):

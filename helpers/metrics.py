@@ -29,13 +29,13 @@ true-accept rate at a fixed false-accept rate. :func:`sample_pairs` builds
 balanced pairs to score.
 
 Everything works in chunks of queries, so 10,000 queries against 60,000
-references never build a 10,000 x 60,000 matrix at once: the squared distances
-of one chunk are ``|q|^2 + |r|^2 - 2 q.r`` in float64, clipped at 0. Ties in
-distance are broken by the smaller reference index, so the results are
-deterministic and do not depend on the chunk size. (The one caveat is
-floating-point rounding: two *different* references whose distances to a query
-agree to about 13 significant digits may be ordered by rounding instead of by
-index. Exact ties, such as duplicated images, are always broken by index.)
+references never build a 10,000 x 60,000 matrix at once; the distances of one
+chunk come from :func:`squared_distances`. Ties in distance are broken by the
+smaller reference index, so the results are deterministic and do not depend on
+the chunk size. (The one caveat is floating-point rounding: two *different*
+references whose distances to a query agree to about 13 significant digits may
+be ordered by rounding instead of by index. Exact ties, such as duplicated
+images, are always broken by index.)
 
 Examples
 --------
@@ -50,7 +50,7 @@ import numbers
 
 import numpy as np
 
-from ._validation import as_rng, positive_int
+from ._validation import as_rng, check_embeddings, check_labels, check_pairs, positive_int
 
 #: Number of float64 distances computed at once (32 MiB): the chunk of queries
 #: is ``CHUNK_ELEMENTS // n_references`` rows, between 1 and ``MAX_CHUNK_ROWS``.
@@ -59,52 +59,6 @@ MAX_CHUNK_ROWS = 1024
 
 
 # --------------------------------------------------------------------------- validation
-def _check_embeddings(emb, name: str) -> np.ndarray:
-    if emb is None:
-        raise TypeError(f"{name} must be an array of shape (n, d), got None")
-    emb = np.asarray(emb)
-    if not (np.issubdtype(emb.dtype, np.integer) or np.issubdtype(emb.dtype, np.floating)):
-        raise TypeError(
-            f"{name} must hold real numbers, got dtype {emb.dtype}; "
-            "pass the output of model.predict(...)"
-        )
-    if emb.ndim != 2:
-        raise ValueError(
-            f"{name} must have shape (n, d), one row per example, got shape {emb.shape}; "
-            f"use {name}.reshape(len({name}), -1) for images or a single feature"
-        )
-    if emb.shape[0] == 0 or emb.shape[1] == 0:
-        raise ValueError(f"{name} is empty (shape {emb.shape}); pass at least one embedding")
-    emb = emb.astype(np.float64, copy=False)
-    if not np.isfinite(emb).all():
-        raise ValueError(
-            f"{name} contains NaN or inf; check the model's output (e.g. a loss that diverged)"
-        )
-    return emb
-
-
-def _check_labels(labels, n: int, name: str, emb_name: str) -> np.ndarray:
-    if labels is None:
-        raise TypeError(f"{name} must be an array of integer labels, got None")
-    labels = np.asarray(labels)
-    if labels.ndim != 1:
-        raise ValueError(
-            f"{name} must be 1-D with one integer label per example, got shape {labels.shape}; "
-            "use .ravel() if it has shape (n, 1)"
-        )
-    if len(labels) != n:
-        raise ValueError(
-            f"{name} has {len(labels)} labels but {emb_name} has {n} rows; "
-            "pass one label per embedding"
-        )
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise TypeError(
-            f"{name} must hold integer class labels, got dtype {labels.dtype}; "
-            "convert it with .astype(int) (one-hot labels need .argmax(axis=1))"
-        )
-    return labels
-
-
 def _check_retrieval(query_emb, query_labels, ref_emb, ref_labels):
     """Validate a retrieval call; return (q, q_labels, r, r_labels, leave_one_out)."""
     if (ref_emb is None) != (ref_labels is None):
@@ -112,12 +66,12 @@ def _check_retrieval(query_emb, query_labels, ref_emb, ref_labels):
             "pass both ref_emb and ref_labels, or neither (then the queries are their own "
             "references, each query left out of its own neighbours)"
         )
-    query = _check_embeddings(query_emb, "query_emb")
-    query_labels = _check_labels(query_labels, len(query), "query_labels", "query_emb")
+    query = check_embeddings(query_emb, "query_emb")
+    query_labels = check_labels(query_labels, len(query), "query_labels", "query_emb")
     if ref_emb is None:
         return query, query_labels, query, query_labels, True
-    ref = _check_embeddings(ref_emb, "ref_emb")
-    ref_labels = _check_labels(ref_labels, len(ref), "ref_labels", "ref_emb")
+    ref = check_embeddings(ref_emb, "ref_emb")
+    ref_labels = check_labels(ref_labels, len(ref), "ref_labels", "ref_emb")
     if ref.shape[1] != query.shape[1]:
         raise ValueError(
             f"query_emb has {query.shape[1]} dimensions but ref_emb has {ref.shape[1]}; "
@@ -159,6 +113,57 @@ def _check_k(k, available: int, leave_one_out: bool) -> int:
     return k
 
 
+# --------------------------------------------------------------------------- distances
+#: Squared distances below this many float64 epsilons of ``|q|^2 + |r|^2`` are rounding noise.
+ROUNDING_EPS = 32
+
+
+def squared_distances(query: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Squared Euclidean distance of every query to every reference, in float64.
+
+    ::
+
+        d2[i, j] = |q_i|^2 + |r_j|^2 - 2 <q_i, r_j>,   set to 0 where it is below
+                   ROUNDING_EPS * eps * (|q_i|^2 + |r_j|^2)
+
+    One matrix product gives every dot product (O(n m d) time, O(n m) memory).
+    Rounding makes the formula slightly wrong, even negative, for nearly equal
+    vectors; the rule above (the same as :func:`helpers.losses.pairwise_distances`
+    uses in ``keras.ops``) turns that noise into an exact 0, so identical rows are
+    at distance exactly 0 on every CPU. For unit vectors it zeroes distances
+    below about 1.2e-7. This is the course's one pairwise distance in numpy:
+    retrieval, nearest neighbours and the collapse monitor all use it.
+
+    Parameters
+    ----------
+    query : array of shape (n, d)
+    ref : array of shape (m, d)
+
+    Returns
+    -------
+    float64 array of shape (n, m)
+
+    Examples
+    --------
+    >>> squared_distances(np.array([[0.0, 0.0], [3.0, 4.0]]), np.array([[3.0, 4.0]]))
+    array([[25.],
+           [ 0.]])
+    """
+    query = np.asarray(query, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    if query.ndim != 2 or ref.ndim != 2 or query.shape[1] != ref.shape[1]:
+        raise ValueError(
+            f"query and ref must have shapes (n, d) and (m, d) with the same d, got "
+            f"{query.shape} and {ref.shape}"
+        )
+    norm_sum = np.einsum("ij,ij->i", query, query)[:, None] + np.einsum("ij,ij->i", ref, ref)
+    sq_dist = query @ ref.T
+    sq_dist *= -2.0
+    sq_dist += norm_sum
+    sq_dist[sq_dist <= ROUNDING_EPS * np.finfo(np.float64).eps * norm_sum] = 0.0
+    return sq_dist
+
+
 # --------------------------------------------------------------------------- nearest neighbours
 def _top_k_sorted(sq_dist: np.ndarray, k: int) -> np.ndarray:
     """Indices of the k smallest entries of each row, sorted by (distance, index)."""
@@ -184,15 +189,9 @@ def _iter_neighbors(query, ref, k, *, leave_one_out: bool, chunk_size: int):
 
     ``k`` is an int or an array with one k per query (the chunk then uses its maximum).
     """
-    ref_sq = np.einsum("ij,ij->i", ref, ref)
     for start in range(0, len(query), chunk_size):
         rows = np.arange(start, min(start + chunk_size, len(query)))
-        q = query[rows]
-        sq_dist = q @ ref.T  # |q|^2 + |r|^2 - 2 q.r, computed in place
-        sq_dist *= -2.0
-        sq_dist += np.einsum("ij,ij->i", q, q)[:, None]
-        sq_dist += ref_sq[None, :]
-        np.maximum(sq_dist, 0.0, out=sq_dist)
+        sq_dist = squared_distances(query[rows], ref)
         if leave_one_out:
             sq_dist[np.arange(len(rows)), rows] = np.inf
         k_chunk = int(np.max(k[rows])) if isinstance(k, np.ndarray) else k
@@ -227,9 +226,9 @@ def nearest_neighbors(query_emb, ref_emb=None, *, k: int = 5, chunk_size: int | 
     >>> y_train[idx[0]]  # the digits of the 3 images nearest to the first test image
     array([7, 7, 7])
     """
-    query = _check_embeddings(query_emb, "query_emb")
+    query = check_embeddings(query_emb, "query_emb")
     leave_one_out = ref_emb is None
-    ref = query if leave_one_out else _check_embeddings(ref_emb, "ref_emb")
+    ref = query if leave_one_out else check_embeddings(ref_emb, "ref_emb")
     if ref.shape[1] != query.shape[1]:
         raise ValueError(
             f"query_emb has {query.shape[1]} dimensions but ref_emb has {ref.shape[1]}; "
@@ -239,13 +238,11 @@ def nearest_neighbors(query_emb, ref_emb=None, *, k: int = 5, chunk_size: int | 
     chunk_size = _check_chunk_size(chunk_size, len(ref))
     indices = np.empty((len(query), k), dtype=np.int64)
     distances = np.empty((len(query), k), dtype=np.float64)
-    for rows, top, _ in _iter_neighbors(
+    for rows, top, sq_dist in _iter_neighbors(
         query, ref, k, leave_one_out=leave_one_out, chunk_size=chunk_size
     ):
         indices[rows] = top
-        for j in range(k):  # recomputed from the differences: exact, whatever the chunk size
-            diff = query[rows] - ref[top[:, j]]
-            distances[rows, j] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+        distances[rows] = np.sqrt(sq_dist)
     return indices, distances
 
 
@@ -426,45 +423,6 @@ def knn_accuracy(
 
 
 # --------------------------------------------------------------------------- verification
-def _check_pairs(distances, is_same) -> tuple[np.ndarray, np.ndarray]:
-    if distances is None or is_same is None:
-        raise TypeError("distances and is_same must be arrays, got None")
-    distances = np.asarray(distances)
-    is_same = np.asarray(is_same)
-    if distances.ndim != 1 or is_same.ndim != 1:
-        raise ValueError(
-            f"distances and is_same must be 1-D, one entry per pair, got shapes "
-            f"{distances.shape} and {is_same.shape}"
-        )
-    if len(distances) != len(is_same):
-        raise ValueError(
-            f"distances has {len(distances)} pairs but is_same has {len(is_same)}; "
-            "pass one flag per pair"
-        )
-    if len(distances) == 0:
-        raise ValueError("distances and is_same are empty; pass at least two pairs")
-    if not (
-        np.issubdtype(distances.dtype, np.floating) or np.issubdtype(distances.dtype, np.integer)
-    ):
-        raise TypeError(f"distances must be real numbers, got dtype {distances.dtype}")
-    distances = distances.astype(np.float64, copy=False)
-    if not np.isfinite(distances).all():
-        raise ValueError("distances contain NaN or inf; check the embeddings")
-    if is_same.dtype != bool:
-        if not np.issubdtype(is_same.dtype, np.integer) or not np.isin(is_same, (0, 1)).all():
-            raise TypeError(
-                f"is_same must be booleans (True for a same-label pair), got dtype "
-                f"{is_same.dtype}; e.g. is_same = labels[i] == labels[j]"
-            )
-        is_same = is_same.astype(bool)
-    if is_same.all() or not is_same.any():
-        raise ValueError(
-            f"is_same holds only {'same' if is_same.all() else 'different'} pairs; "
-            "verification scores need both kinds (see sample_pairs)"
-        )
-    return distances, is_same
-
-
 def _equal_error_rate(fpr: np.ndarray, tpr: np.ndarray) -> float:
     """Where FPR = FNR on the ROC curve, interpolating linearly between its points."""
     gap = fpr - (1.0 - tpr)  # rises from -1 at (0, 0) to +1 at (1, 1)
@@ -512,7 +470,7 @@ def verification_scores(distances, is_same, *, far: float = 1e-2) -> dict[str, f
     """
     from sklearn.metrics import precision_recall_curve, roc_auc_score, roc_curve
 
-    distances, is_same = _check_pairs(distances, is_same)
+    distances, is_same = check_pairs(distances, is_same)
     if isinstance(far, bool) or not isinstance(far, numbers.Real):
         raise TypeError(f"far must be a number in (0, 1], e.g. 1e-2, got {far!r}")
     if not 0 < far <= 1:
@@ -586,8 +544,8 @@ def sample_pairs(
     >>> is_same.sum()
     1000
     """
-    emb = _check_embeddings(embeddings, "embeddings")
-    labels = _check_labels(labels, len(emb), "labels", "embeddings")
+    emb = check_embeddings(embeddings, "embeddings")
+    labels = check_labels(labels, len(emb), "labels", "embeddings")
     n_pairs = positive_int(n_pairs, "n_pairs")
     if n_pairs < 2:
         raise ValueError(f"n_pairs must be at least 2 (one same and one different), got {n_pairs}")

@@ -6,6 +6,8 @@ import math
 
 import keras
 
+from ._validation import positive_int
+
 EMBEDDING_KINDS = ("conv", "mlp", "original")
 
 
@@ -57,10 +59,7 @@ def build_embedding_model(
     (None, 64)
     """
     input_shape = _check_input_shape(input_shape)
-    if isinstance(emb_size, bool) or not isinstance(emb_size, int):
-        raise TypeError(f"emb_size must be an int, got {type(emb_size).__name__} {emb_size!r}")
-    if emb_size < 1:
-        raise ValueError(f"emb_size must be at least 1, got {emb_size}")
+    emb_size = positive_int(emb_size, "emb_size")
     if kind not in EMBEDDING_KINDS:
         raise ValueError(f"unknown kind {kind!r}; choose one of {', '.join(EMBEDDING_KINDS)}")
 

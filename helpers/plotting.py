@@ -1,16 +1,20 @@
-"""What a learner looks at: triplets, embeddings and training progress.
+"""What a learner looks at: triplets, embeddings, training progress, retrieval and verification.
 
 Every function returns a :class:`matplotlib.figure.Figure` built without
 ``pyplot``, so nothing is shown twice in Jupyter, no figure leaks in tests, and
 everything works headless (Agg). In a notebook, a returned figure is shown when
-it is the last expression of a cell, or with ``display(fig)``.
+it is the last expression of a cell, or with ``display(fig)``. This module uses
+matplotlib and numpy only (no Keras): the callbacks that record training live in
+:mod:`helpers.callbacks` and draw with the functions here.
 """
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 from matplotlib.figure import Figure
+
+from ._validation import check_pairs, positive_int
+from .metrics import nearest_neighbors, verification_scores
 
 #: Okabe-Ito palette (colour-blind safe), extended to ten with grey and black.
 DIGIT_COLORS = (
@@ -187,125 +191,115 @@ def plot_embeddings(embeddings, labels, *, ax=None) -> Figure:
     return fig
 
 
-def _in_jupyter() -> bool:
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - IPython ships with Jupyter
-        return False
-    shell = get_ipython()
-    return shell is not None and hasattr(shell, "kernel")
+def plot_embedding_snapshots(
+    epochs, losses, snapshots, labels, *, max_snapshots: int = 4
+) -> Figure:
+    """Draw a loss curve and up to ``max_snapshots`` 2-D snapshots of an embedding.
 
-
-class EmbeddingPlotter(keras.callbacks.Callback):
-    """Keras callback that records how the embedding evolves during training.
-
-    The successor of the original course's ``PCAPlotter``. At the start of
-    training and after every epoch it embeds ``x``, projects it to 2-D with PCA
-    (each axis oriented like the previous snapshot's, so nothing flips), and
-    stores it with the epoch's loss. In Jupyter it redraws one figure in place
-    while training; headless (scripts, CI) it stays silent. Call
-    :meth:`plot` afterwards for the final picture.
+    The snapshots are spread evenly over training, always including the last and,
+    when ``max_snapshots >= 2``, the first (before training). This is what
+    :class:`helpers.callbacks.EmbeddingPlotter` draws from what it recorded.
 
     Parameters
     ----------
-    embedding_model : keras.Model
-        The model whose output is plotted.
-    x : array
-        A fixed set of examples to embed, e.g. 500 test images.
-    y : array of shape (n,)
-        Their integer labels.
-    live : bool or None
-        Redraw during training; ``None`` means "only inside Jupyter".
+    epochs : sequence of int
+        The epoch of each snapshot; 0 means before training.
+    losses : sequence of float
+        The training loss at each snapshot (the first, before training, is not drawn).
+    snapshots : sequence of arrays of shape (n, 2)
+        2-D coordinates of the same n examples at each snapshot.
+    labels : int array of shape (n,)
+        The examples' digits.
+    max_snapshots : int
+        At least 1.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
 
     Examples
     --------
-    >>> plotter = EmbeddingPlotter(embedding_model, x_test[:500], y_test[:500])
-    >>> siamese.fit(gen, steps_per_epoch=25, epochs=5, callbacks=[plotter])
-    >>> fig = plotter.plot()
+    >>> fig = plot_embedding_snapshots([0, 1], [nan, 0.1], [coords0, coords1], y_small)
     """
-
-    def __init__(self, embedding_model, x, y, *, live: bool | None = None):
-        super().__init__()
-        from ._validation import check_xy
-
-        if not isinstance(embedding_model, keras.Model):
-            raise TypeError(
-                f"embedding_model must be a keras.Model, got {type(embedding_model).__name__}"
-            )
-        self.x, self.y = check_xy(x, y, min_classes=1)
-        self.embedding_model = embedding_model
-        self.live = live
-        self.epochs: list[int] = []
-        self.losses: list[float] = []
-        self.snapshots: list[np.ndarray] = []
-        self._handle = None
-
-    def _record(self, epoch: int, loss) -> None:
-        emb = np.asarray(self.embedding_model.predict(self.x, verbose=0))
-        previous = self.snapshots[-1] if self.snapshots else None
-        self.snapshots.append(pca_2d(emb, reference=previous))
-        self.epochs.append(epoch)
-        self.losses.append(float("nan") if loss is None else float(loss))
-        if self.live if self.live is not None else _in_jupyter():
-            self._show_live()
-
-    def on_train_begin(self, logs=None):
-        self.epochs, self.losses, self.snapshots, self._handle = [], [], [], None
-        self._record(0, None)
-
-    def on_epoch_end(self, epoch, logs=None):
-        self._record(epoch + 1, (logs or {}).get("loss"))
-
-    def _show_live(self) -> None:
-        from IPython.display import display
-
-        fig = self.plot(max_snapshots=2)  # before training, and now
-        if self._handle is None:
-            self._handle = display(fig, display_id=True)
-        else:
-            self._handle.update(fig)
-
-    def plot(self, max_snapshots: int = 4) -> Figure:
-        """Draw the loss curve and up to ``max_snapshots`` embedding snapshots.
-
-        The snapshots are spread evenly over training, always including the
-        last and, when ``max_snapshots >= 2``, the first (before training).
-
-        Returns
-        -------
-        matplotlib.figure.Figure
-        """
-        if not self.snapshots:
-            raise ValueError("nothing recorded yet; pass the plotter to fit(callbacks=[...]) first")
-        if isinstance(max_snapshots, bool) or not isinstance(max_snapshots, int):
-            raise TypeError(f"max_snapshots must be an int, got {max_snapshots!r}")
-        if max_snapshots < 1:
-            raise ValueError(f"max_snapshots must be at least 1, got {max_snapshots}")
-        last = len(self.snapshots) - 1
-        if max_snapshots == 1:
-            picks = np.array([last])
-        else:
-            picks = np.unique(np.linspace(0, last, max_snapshots).round().astype(int))
-        fig = Figure(figsize=(3.2 * (len(picks) + 1) + 0.6, 3.3), layout="constrained")
-        axes = fig.subplots(1, len(picks) + 1)
-        loss_ax, snap_axes = axes[0], axes[1:]
-        loss_ax.plot(self.epochs[1:], self.losses[1:], marker="o", color=DIGIT_COLORS[4])
-        loss_ax.set_xlabel("epoch")
-        loss_ax.set_ylabel("training loss")
-        loss_ax.set_title("Loss")
-        if len(self.epochs) > 1:
-            loss_ax.set_xticks(self.epochs[1:] if len(self.epochs) <= 11 else self.epochs[1::2])
-        for ax, i in zip(snap_axes, picks, strict=True):
-            _scatter_digits(ax, self.snapshots[i], self.y, size=6)
-            ax.set_title("before training" if self.epochs[i] == 0 else f"epoch {self.epochs[i]}")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.set_xlabel("PC 1")
-            ax.set_ylabel("PC 2")
-        snap_axes[-1].legend(
-            title="digit", loc="center left", bbox_to_anchor=(1.0, 0.5), markerscale=2
+    if not len(snapshots):
+        raise ValueError("nothing recorded yet; pass the plotter to fit(callbacks=[...]) first")
+    max_snapshots = positive_int(max_snapshots, "max_snapshots")
+    if not len(epochs) == len(losses) == len(snapshots):
+        raise ValueError(
+            f"epochs, losses and snapshots must have one entry per snapshot, got "
+            f"{len(epochs)}, {len(losses)} and {len(snapshots)}"
         )
-        return fig
+    last = len(snapshots) - 1
+    if max_snapshots == 1:
+        picks = np.array([last])
+    else:
+        picks = np.unique(np.linspace(0, last, max_snapshots).round().astype(int))
+    fig = Figure(figsize=(3.2 * (len(picks) + 1) + 0.6, 3.3), layout="constrained")
+    axes = fig.subplots(1, len(picks) + 1)
+    loss_ax, snap_axes = axes[0], axes[1:]
+    loss_ax.plot(epochs[1:], losses[1:], marker="o", color=DIGIT_COLORS[4])
+    loss_ax.set_xlabel("epoch")
+    loss_ax.set_ylabel("training loss")
+    loss_ax.set_title("Loss")
+    if len(epochs) > 1:
+        loss_ax.set_xticks(epochs[1:] if len(epochs) <= 11 else epochs[1::2])
+    for ax, i in zip(snap_axes, picks, strict=True):
+        _scatter_digits(ax, snapshots[i], np.asarray(labels), size=6)
+        ax.set_title("before training" if epochs[i] == 0 else f"epoch {epochs[i]}")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_xlabel("PC 1")
+        ax.set_ylabel("PC 2")
+    snap_axes[-1].legend(title="digit", loc="center left", bbox_to_anchor=(1.0, 0.5), markerscale=2)
+    return fig
+
+
+def plot_collapse_history(history: dict, *, margin: float, collapsed_at=None) -> Figure:
+    """Draw the mean distance between probe embeddings and the loss against the epoch.
+
+    This is what :class:`helpers.callbacks.CollapseMonitor` draws from its history.
+
+    Parameters
+    ----------
+    history : dict of lists
+        ``"epoch"``, ``"mean_distance"`` and ``"loss"``, one entry per check
+        (the first, before training, has no loss).
+    margin : float
+        The loss of a collapsed embedding, drawn as a dashed line.
+    collapsed_at : float, optional
+        The epoch of a detected collapse, drawn as a dotted line.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> fig = plot_collapse_history(monitor.history, margin=0.2)
+    """
+    if not history.get("epoch"):
+        raise ValueError("nothing recorded yet; pass the monitor to fit(callbacks=[...])")
+    fig = Figure(figsize=(8.0, 3.2), layout="constrained")
+    dist_ax, loss_ax = fig.subplots(1, 2)
+    epochs, distances = history["epoch"], history["mean_distance"]
+    dist_ax.plot(epochs, distances, marker="o", color=DIGIT_COLORS[4])
+    low, high = min(distances), max(distances)
+    if low > 0 and high > 10 * low:  # a log axis shows a shrink to 1 % best
+        dist_ax.set_yscale("log")
+    dist_ax.set_xlabel("epoch")
+    dist_ax.set_ylabel("mean pairwise distance")
+    dist_ax.set_title("Probe embeddings")
+    loss_ax.plot(epochs[1:], history["loss"][1:], marker="o", color=DIGIT_COLORS[5])
+    loss_ax.axhline(margin, color="0.4", linestyle="--", label=f"margin {margin:g}")
+    loss_ax.set_xlabel("epoch")
+    loss_ax.set_ylabel("training loss")
+    loss_ax.set_title("Loss")
+    if collapsed_at is not None:
+        for ax in (dist_ax, loss_ax):
+            ax.axvline(collapsed_at, color=DIGIT_COLORS[6], linestyle=":", label="collapse")
+        dist_ax.legend(loc="best")
+    loss_ax.legend(loc="best")
+    return fig
 
 
 # ----------------------------------------------------------- retrieval and verification
@@ -314,7 +308,7 @@ CORRECT_COLOR, WRONG_COLOR = "#009E73", "#D55E00"
 SAME_COLOR, DIFFERENT_COLOR = "#0072B2", "#E69F00"
 
 
-def _check_images(images, labels, emb, name: str) -> tuple[np.ndarray, np.ndarray]:
+def _check_retrieved_images(images, labels, emb, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Validate images, their integer labels and their embeddings; return images and labels."""
     images, labels, emb = np.asarray(images), np.asarray(labels), np.asarray(emb)
     if images.ndim not in (2, 3, 4):
@@ -335,7 +329,7 @@ def _check_images(images, labels, emb, name: str) -> tuple[np.ndarray, np.ndarra
     return images, labels
 
 
-def _image_axes(ax, image, title: str, color: str, *, linewidth: float = 3.0) -> None:
+def _framed_image(ax, image, title: str, color: str, *, linewidth: float = 3.0) -> None:
     """Show one image with a coloured frame and title."""
     ax.imshow(_as_image(image), cmap="binary")
     ax.set_xticks([])
@@ -388,12 +382,11 @@ def plot_nearest_neighbors(
     >>> fig = plot_nearest_neighbors(x_test, y_test, x_train, y_train,
     ...                              model.predict(x_test), model.predict(x_train), k=5)
     """
-    from ._validation import positive_int
-    from .metrics import nearest_neighbors
-
     n_queries = positive_int(n_queries, "n_queries")
-    query_images, query_labels = _check_images(query_images, query_labels, query_emb, "query")
-    ref_images, ref_labels = _check_images(ref_images, ref_labels, ref_emb, "ref")
+    query_images, query_labels = _check_retrieved_images(
+        query_images, query_labels, query_emb, "query"
+    )
+    ref_images, ref_labels = _check_retrieved_images(ref_images, ref_labels, ref_emb, "ref")
     n_rows = min(n_queries, len(query_images))
     indices, _ = nearest_neighbors(np.asarray(query_emb)[:n_rows], ref_emb, k=k)
 
@@ -401,22 +394,20 @@ def plot_nearest_neighbors(
     axes = fig.subplots(n_rows, k + 1, squeeze=False)
     for row in range(n_rows):
         digit = int(query_labels[row])
-        _image_axes(axes[row, 0], query_images[row], f"query: {digit}", "black", linewidth=1.5)
+        _framed_image(axes[row, 0], query_images[row], f"query: {digit}", "black", linewidth=1.5)
         axes[row, 0].title.set_fontweight("bold")
         for col, ref in enumerate(indices[row], start=1):
             found = int(ref_labels[ref])
             ok = found == digit
             mark = "\u2713" if ok else "\u2717"
             color = CORRECT_COLOR if ok else WRONG_COLOR
-            _image_axes(axes[row, col], ref_images[ref], f"#{col}: {found} {mark}", color)
+            _framed_image(axes[row, col], ref_images[ref], f"#{col}: {found} {mark}", color)
     fig.suptitle(f"Each query (left) and its {k} nearest references (\u2713 same digit)")
     return fig
 
 
 def _threshold_or_best(distances, is_same, threshold) -> tuple[float, str]:
     """The threshold to draw and how to name it; ``None`` means the best-F1 threshold."""
-    from .metrics import verification_scores
-
     if threshold is None:
         return verification_scores(distances, is_same)["best_threshold"], "best-F1 threshold"
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number)):
@@ -456,9 +447,7 @@ def plot_roc(distances, is_same, *, threshold=None, log_x: bool = False) -> Figu
     """
     from sklearn.metrics import roc_curve
 
-    from .metrics import _check_pairs, verification_scores
-
-    distances, is_same = _check_pairs(distances, is_same)
+    distances, is_same = check_pairs(distances, is_same)
     threshold, name = _threshold_or_best(distances, is_same, threshold)
     scores = verification_scores(distances, is_same)
     fpr, tpr, _ = roc_curve(is_same, -distances)
@@ -538,10 +527,7 @@ def plot_distance_histograms(distances, is_same, *, threshold=None, bins: int = 
     """
     from matplotlib.colors import to_rgba
 
-    from ._validation import positive_int
-    from .metrics import _check_pairs
-
-    distances, is_same = _check_pairs(distances, is_same)
+    distances, is_same = check_pairs(distances, is_same)
     bins = positive_int(bins, "bins")
     threshold, name = _threshold_or_best(distances, is_same, threshold)
     edges = np.histogram_bin_edges(np.append(distances, threshold), bins=bins)

@@ -149,21 +149,123 @@ def test_auto_falls_back_within_10_s_when_the_download_hangs(monkeypatch, capsys
     assert "within" in capsys.readouterr().out
 
 
-def test_environment_variable_overrides_the_argument(monkeypatch):
-    def must_not_run():
-        raise AssertionError("keras must not be tried when the env var says bundled")
+def use_fake_keras(monkeypatch):
+    """Keras gives the 60-image fake; return a list that records every call."""
+    calls = []
 
-    monkeypatch.setattr(data, "_load_keras", must_not_run)
+    def fake():
+        calls.append("keras")
+        return fake_keras_mnist()
+
+    monkeypatch.setattr(data, "_load_keras", fake)
+    return calls
+
+
+# The four combinations of an explicit argument and the environment variable.
+def test_neither_argument_nor_environment_means_auto(monkeypatch):
+    calls = use_fake_keras(monkeypatch)
+    (x, _), _ = load_mnist()
+    assert calls == ["keras"] and x.shape == (60, 784)
+
+
+def test_environment_alone_is_used(monkeypatch):
+    calls = use_fake_keras(monkeypatch)
+    monkeypatch.setenv(data.ENV_VAR, "bundled")
+    (x, _), _ = load_mnist()
+    assert calls == [] and x.shape == (4000, 784)
+
+
+def test_explicit_argument_wins_over_the_environment(monkeypatch):
+    calls = use_fake_keras(monkeypatch)
     monkeypatch.setenv(data.ENV_VAR, "bundled")
     (x, _), _ = load_mnist("keras")
-    assert x.shape == (4000, 784)
+    assert calls == ["keras"] and x.shape == (60, 784)
+
+
+def test_explicit_argument_alone_is_used(monkeypatch):
+    calls = use_fake_keras(monkeypatch)
+    (x, _), _ = load_mnist("bundled")
+    assert calls == [] and x.shape == (4000, 784)
+
+
+def test_unknown_explicit_source_is_an_error_even_with_a_valid_environment(monkeypatch):
+    monkeypatch.setenv(data.ENV_VAR, "bundled")
+    with pytest.raises(ValueError, match="unknown MNIST source 'no-such-source'.*'bundled'"):
+        load_mnist("no-such-source")
+
+
+def test_a_blank_environment_variable_counts_as_unset(monkeypatch):
+    calls = use_fake_keras(monkeypatch)
+    monkeypatch.setenv(data.ENV_VAR, "  ")
+    load_mnist()
+    assert calls == ["keras"]
+
+
+# A local Keras-format mnist.npz.
+def write_npz(path, **overrides):
+    (x, y), (xt, yt) = fake_keras_mnist()
+    arrays = {"x_train": x, "y_train": y, "x_test": xt, "y_test": yt, **overrides}
+    np.savez(path, **{k: v for k, v in arrays.items() if v is not None})
+    return path
+
+
+@pytest.mark.parametrize("as_string", [True, False], ids=["str", "Path"])
+def test_a_local_npz_file_is_read_like_keras(tmp_path, monkeypatch, as_string):
+    path = write_npz(tmp_path / "mnist.npz")
+    calls = use_fake_keras(monkeypatch)
+    (x, y), (xt, yt) = load_mnist(str(path) if as_string else path)
+    (raw_x, raw_y), (raw_xt, raw_yt) = fake_keras_mnist()
+    assert calls == []  # the file, not Keras
+    assert x.shape == (60, 784) and xt.shape == (10, 784)
+    assert x.dtype == np.float32 and y.dtype == np.int64
+    np.testing.assert_allclose(x, raw_x.reshape(60, 784) / 255.0, rtol=1e-6)
+    assert np.array_equal(y, raw_y) and np.array_equal(yt, raw_yt)
+
+
+def test_the_environment_variable_can_name_a_file(tmp_path, monkeypatch):
+    path = write_npz(tmp_path / "class_copy.npz")
+    monkeypatch.setenv(data.ENV_VAR, str(path))
+    (_, _), (xt, _) = load_mnist(flatten=False)
+    assert xt.shape == (10, 28, 28)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        ({"y_test": None}, "lacks the array\\(s\\) y_test"),
+        ({"x_train": np.zeros((60, 784), np.uint8)}, "x_train .* shape \\(n, 28, 28\\)"),
+        ({"x_test": np.zeros((10, 28, 28), np.float32)}, "x_test .* must be uint8"),
+        ({"y_train": np.full(60, 10)}, "labels from 10 to 10; MNIST labels are the digits 0-9"),
+        ({"y_train": np.zeros(59, np.int64)}, "one integer label per image of x_train \\(60\\)"),
+        ({"y_test": np.zeros(10, np.float64)}, "y_test .* integer label"),
+        ({"y_train": np.array([None] * 60, dtype=object)}, "Python objects.*allow_pickle=False"),
+    ],
+)
+def test_a_wrong_npz_file_is_explained(tmp_path, overrides, match):
+    path = write_npz(tmp_path / "bad.npz", **overrides)
+    with pytest.raises(ValueError, match=match):
+        load_mnist(path)
+
+
+def test_a_missing_or_unreadable_file_is_explained(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        load_mnist(tmp_path / "nowhere.npz")
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"this is not a zip archive")
+    with pytest.raises(ValueError, match="cannot read .* as an .npz file"):
+        load_mnist(garbage)
+    single = tmp_path / "single.npz"
+    with open(single, "wb") as handle:
+        np.save(handle, np.zeros(3))  # a bare .npy under an .npz name
+    with pytest.raises(ValueError, match="single array, not an .npz archive"):
+        load_mnist(single)
 
 
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
         ({"source": "internet"}, ValueError, "unknown MNIST source 'internet'"),
-        ({"source": 3}, TypeError, "source must be a string"),
+        ({"source": 3}, TypeError, "source must be one of 'auto', 'keras', 'bundled', a path"),
         ({"flatten": "yes"}, TypeError, "flatten must be True or False"),
         ({"seed": 1.5}, TypeError, "seed must be an int"),
     ],

@@ -231,7 +231,32 @@ def test_chunked_equals_unchunked(chunk_size, integer):
     chunked = nearest_neighbors(query, ref, k=9, chunk_size=chunk_size)
     whole = nearest_neighbors(query, ref, k=9, chunk_size=len(query))
     np.testing.assert_array_equal(chunked[0], whole[0])
-    np.testing.assert_array_equal(chunked[1], whole[1])
+    # The distances come from one matrix product per chunk; BLAS may sum in another order
+    # for another chunk shape, which moves float64 results by a few ulps (about 1e-15 here).
+    np.testing.assert_allclose(chunked[1], whole[1], rtol=1e-12, atol=1e-12)
+
+
+def test_squared_distances_match_a_brute_force_loop(rng):
+    query, ref = rng.normal(size=(7, 5)), rng.normal(size=(9, 5))
+    brute = np.array([[np.sum((q - r) ** 2) for r in ref] for q in query])
+    np.testing.assert_allclose(metrics.squared_distances(query, ref), brute, rtol=1e-12)
+
+
+def test_identical_rows_are_at_distance_exactly_zero():
+    # Exact by construction: the rounding rule sets the noise of |a|^2 + |a|^2 - 2 a.a to 0.
+    rows = np.random.default_rng(3).normal(size=(50, 64)).astype(np.float32)
+    rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+    sq = metrics.squared_distances(rows, rows)
+    assert np.all(np.diag(sq) == 0.0)
+    assert np.all(sq >= 0.0)
+    # and distances of a genuinely different pair are kept: 1e-3 apart is far above the noise
+    near = np.stack([rows[0], rows[0] + 1e-3 * rows[1]])
+    assert metrics.squared_distances(near, near)[0, 1] == pytest.approx(1e-6, rel=1e-3)
+
+
+def test_squared_distances_rejects_mismatched_shapes():
+    with pytest.raises(ValueError, match="same d"):
+        metrics.squared_distances(np.zeros((2, 3)), np.zeros((2, 4)))
 
 
 def test_default_chunk_bounds_memory():

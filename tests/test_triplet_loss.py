@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import triplet_loss
+from helpers import TripletLoss, triplet_loss
 
 
 def numpy_triplet_loss(y_pred, alpha):
@@ -126,3 +126,47 @@ def test_works_in_compile_and_fit_with_partial():
 def test_bad_input(y_pred, alpha, error, match):
     with pytest.raises(error, match=match):
         triplet_loss(None, y_pred, alpha=alpha)
+
+
+def test_triplet_loss_class_is_the_batch_mean_of_the_function():
+    rng = np.random.default_rng(7)
+    y_pred = rng.normal(size=(5, 12))
+    want = numpy_triplet_loss(y_pred, 0.7).mean()
+    got = float(keras.ops.convert_to_numpy(TripletLoss(alpha=0.7)(np.zeros_like(y_pred), y_pred)))
+    assert got == pytest.approx(want, rel=1e-6)
+
+
+def test_triplet_loss_class_keeps_its_margin_through_a_keras_file(tmp_path):
+    from helpers import build_embedding_model, build_siamese_network
+
+    keras.utils.set_random_seed(2)
+    siamese = build_siamese_network(build_embedding_model(emb_size=4, kind="mlp"))
+    siamese.compile(optimizer="adam", loss=TripletLoss(alpha=0.5))
+    path = tmp_path / "siamese.keras"
+    siamese.save(path)
+    reloaded = keras.saving.load_model(path)
+    loss = reloaded.loss
+    assert isinstance(loss, TripletLoss)
+    assert loss.get_config()["alpha"] == pytest.approx(0.5)
+    # What the reloaded loss computes, not just its config: a = p = n costs exactly the margin
+    # (Keras 3.15's own Huber(delta=0.5) reloads with delta=1.0, so the config alone proves little).
+    same = np.ones((3, 12), dtype=np.float32)
+    per_triplet = loss.call(None, same)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(per_triplet), [0.5, 0.5, 0.5], rtol=1e-6)
+    batch_mean = loss(np.zeros_like(same), same)
+    assert float(keras.ops.convert_to_numpy(batch_mean)) == pytest.approx(0.5, rel=1e-6)
+
+
+def test_a_partial_cannot_be_saved_which_is_why_the_class_exists(tmp_path):
+    from helpers import build_embedding_model, build_siamese_network
+
+    siamese = build_siamese_network(build_embedding_model(emb_size=4, kind="mlp"))
+    siamese.compile(optimizer="adam", loss=functools.partial(triplet_loss, alpha=0.5))
+    with pytest.raises(TypeError, match="Cannot serialize"):
+        siamese.save(tmp_path / "siamese.keras")
+
+
+@pytest.mark.parametrize(("alpha", "error"), [(-0.1, ValueError), ("0.5", TypeError)])
+def test_triplet_loss_class_rejects_a_bad_margin(alpha, error):
+    with pytest.raises(error, match="alpha must be"):
+        TripletLoss(alpha=alpha)

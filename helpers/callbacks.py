@@ -1,20 +1,127 @@
-"""Watching training: a callback that notices when the embedding collapses.
+"""What watches training: Keras callbacks that record, draw and warn.
 
-With online mining, and batch-hard mining above all, training can fall into
-a trap: the model maps every image to (almost) the same point. Then every
-distance is 0, every triplet costs exactly the margin, ``relu(0 - 0 + margin)``,
-and the gradient is too weak to spread the points again. The loss curve
-looks flat rather than alarming, so :class:`CollapseMonitor` checks the
-embedding itself and warns once with :class:`EmbeddingCollapseWarning`.
+:class:`EmbeddingPlotter`
+    Records a 2-D picture of the embedding after every epoch (the successor of
+    the original course's ``PCAPlotter``) and redraws it live in Jupyter.
+:class:`CollapseMonitor`
+    Notices when the embedding collapses to a point and warns once with
+    :class:`EmbeddingCollapseWarning`.
+
+The callbacks record; the figures are drawn by :mod:`helpers.plotting`, and the
+distances come from :func:`helpers.metrics.squared_distances`.
 """
 
 from __future__ import annotations
 
-import numbers
 import warnings
 
 import keras
 import numpy as np
+from matplotlib.figure import Figure
+
+from ._validation import check_number, check_xy, positive_int
+from .metrics import squared_distances
+from .plotting import pca_2d, plot_collapse_history, plot_embedding_snapshots
+
+
+# --------------------------------------------------------------------------- embedding
+def _in_jupyter() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython ships with Jupyter
+        return False
+    shell = get_ipython()
+    return shell is not None and hasattr(shell, "kernel")
+
+
+class EmbeddingPlotter(keras.callbacks.Callback):
+    """Keras callback that records how the embedding evolves during training.
+
+    The successor of the original course's ``PCAPlotter``. At the start of
+    training and after every epoch it embeds ``x``, projects it to 2-D with PCA
+    (each axis oriented like the previous snapshot's, so nothing flips), and
+    stores it with the epoch's loss. In Jupyter it redraws one figure in place
+    while training; headless (scripts, CI) it stays silent. Call
+    :meth:`plot` afterwards for the final picture.
+
+    Parameters
+    ----------
+    embedding_model : keras.Model
+        The model whose output is plotted.
+    x : array
+        A fixed set of examples to embed, e.g. 500 test images.
+    y : array of shape (n,)
+        Their integer labels.
+    live : bool or None
+        Redraw during training; ``None`` means "only inside Jupyter".
+
+    Examples
+    --------
+    >>> plotter = EmbeddingPlotter(embedding_model, x_test[:500], y_test[:500])
+    >>> siamese.fit(gen, steps_per_epoch=25, epochs=5, callbacks=[plotter])
+    >>> fig = plotter.plot()
+    """
+
+    def __init__(self, embedding_model, x, y, *, live: bool | None = None):
+        super().__init__()
+        if not isinstance(embedding_model, keras.Model):
+            raise TypeError(
+                f"embedding_model must be a keras.Model, got {type(embedding_model).__name__}"
+            )
+        self.x, self.y = check_xy(x, y, min_classes=1)
+        self.embedding_model = embedding_model
+        self.live = live
+        self.epochs: list[int] = []
+        self.losses: list[float] = []
+        self.snapshots: list[np.ndarray] = []
+        self._handle = None
+
+    def _record(self, epoch: int, loss) -> None:
+        emb = keras.ops.convert_to_numpy(self.embedding_model.predict(self.x, verbose=0))
+        previous = self.snapshots[-1] if self.snapshots else None
+        self.snapshots.append(pca_2d(emb, reference=previous))
+        self.epochs.append(epoch)
+        self.losses.append(float("nan") if loss is None else float(loss))
+        if self.live if self.live is not None else _in_jupyter():
+            self._show_live()
+
+    def on_train_begin(self, logs=None):
+        self.epochs, self.losses, self.snapshots, self._handle = [], [], [], None
+        self._record(0, None)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._record(epoch + 1, (logs or {}).get("loss"))
+
+    def _show_live(self) -> None:
+        from IPython.display import display
+
+        fig = self.plot(max_snapshots=2)  # before training, and now
+        if self._handle is None:
+            self._handle = display(fig, display_id=True)
+        else:
+            self._handle.update(fig)
+
+    def plot(self, max_snapshots: int = 4) -> Figure:
+        """Draw the loss curve and up to ``max_snapshots`` embedding snapshots.
+
+        The snapshots are spread evenly over training, always including the
+        last and, when ``max_snapshots >= 2``, the first (before training).
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        return plot_embedding_snapshots(
+            self.epochs, self.losses, self.snapshots, self.y, max_snapshots=max_snapshots
+        )
+
+
+# --------------------------------------------------------------------------- collapse
+# With online mining, and batch-hard mining above all, training can fall into
+# a trap: the model maps every image to (almost) the same point. Then every
+# distance is 0, every triplet costs exactly the margin, relu(0 - 0 + margin),
+# and the gradient is too weak to spread the points again. The loss curve looks
+# flat rather than alarming, so CollapseMonitor checks the embedding itself.
 
 
 class EmbeddingCollapseWarning(UserWarning):
@@ -98,19 +205,19 @@ class CollapseMonitor(keras.callbacks.Callback):
     ):
         super().__init__()
         self.x_probe = _check_probe(x_probe)
-        self.margin = _check_number(margin, "margin", low=0.0, low_inclusive=False)
+        self.margin = check_number(margin, "margin", low=0.0, low_inclusive=False)
         if embedding_model is not None and not isinstance(embedding_model, keras.Model):
             raise TypeError(
                 f"embedding_model must be a keras.Model or None, got "
                 f"{type(embedding_model).__name__}"
             )
         self.embedding_model = embedding_model
-        self.distance_ratio = _check_number(
+        self.distance_ratio = check_number(
             distance_ratio, "distance_ratio", low=0.0, high=1.0, low_inclusive=False
         )
-        self.min_distance = _check_number(min_distance, "min_distance", low=0.0)
-        self.loss_rtol = _check_number(loss_rtol, "loss_rtol", low=0.0, low_inclusive=False)
-        self.every_n_batches = _check_every(every_n_batches)
+        self.min_distance = check_number(min_distance, "min_distance", low=0.0)
+        self.loss_rtol = check_number(loss_rtol, "loss_rtol", low=0.0, low_inclusive=False)
+        self.every_n_batches = positive_int(every_n_batches, "every_n_batches", optional=True)
         self.history: dict[str, list[float]] = {"epoch": [], "mean_distance": [], "loss": []}
         self.collapsed_at: float | None = None
         self._start_distance = float("nan")
@@ -147,13 +254,14 @@ class CollapseMonitor(keras.callbacks.Callback):
     def mean_distance(self) -> float:
         """Mean Euclidean distance over all pairs of probe embeddings, now."""
         model = self.embedding_model if self.embedding_model is not None else self.model
-        emb = np.asarray(model(self.x_probe, training=False), dtype=np.float64)
+        emb = keras.ops.convert_to_numpy(model(self.x_probe, training=False)).astype(np.float64)
         if emb.ndim != 2:
             raise ValueError(
                 f"the monitored model must output embeddings of shape (n, emb_size), got "
                 f"{emb.shape}; pass embedding_model=... when training a Siamese network"
             )
-        return _mean_pairwise_distance(emb)
+        upper = np.triu_indices(len(emb), k=1)
+        return float(np.sqrt(squared_distances(emb, emb)[upper]).mean())
 
     def is_collapsed(self, mean_distance: float, loss) -> bool:
         """The collapse rule of the class docstring, for one check."""
@@ -193,46 +301,16 @@ class CollapseMonitor(keras.callbacks.Callback):
 
     # ---------------------------------------------------------------- plot
 
-    def plot(self):
+    def plot(self) -> Figure:
         """Draw the mean probe distance and the loss against the epoch.
 
         Returns
         -------
         matplotlib.figure.Figure
         """
-        from matplotlib.figure import Figure
-
-        if not self.history["epoch"]:
-            raise ValueError("nothing recorded yet; pass the monitor to fit(callbacks=[...])")
-        fig = Figure(figsize=(8.0, 3.2), layout="constrained")
-        dist_ax, loss_ax = fig.subplots(1, 2)
-        epochs = self.history["epoch"]
-        dist_ax.plot(epochs, self.history["mean_distance"], marker="o", color="#0072B2")
-        low, high = min(self.history["mean_distance"]), max(self.history["mean_distance"])
-        if low > 0 and high > 10 * low:  # a log axis shows a shrink to 1 % best
-            dist_ax.set_yscale("log")
-        dist_ax.set_xlabel("epoch")
-        dist_ax.set_ylabel("mean pairwise distance")
-        dist_ax.set_title("Probe embeddings")
-        loss_ax.plot(epochs[1:], self.history["loss"][1:], marker="o", color="#D55E00")
-        loss_ax.axhline(self.margin, color="0.4", linestyle="--", label=f"margin {self.margin:g}")
-        loss_ax.set_xlabel("epoch")
-        loss_ax.set_ylabel("training loss")
-        loss_ax.set_title("Loss")
-        if self.collapsed_at is not None:
-            for ax in (dist_ax, loss_ax):
-                ax.axvline(self.collapsed_at, color="#CC79A7", linestyle=":", label="collapse")
-            dist_ax.legend(loc="best")
-        loss_ax.legend(loc="best")
-        return fig
-
-
-def _mean_pairwise_distance(emb: np.ndarray) -> float:
-    """Mean of |e_i - e_j| over i < j, in float64 (exact enough near 0)."""
-    sq_norm = np.einsum("ij,ij->i", emb, emb)
-    sq_dist = np.maximum(sq_norm[:, None] + sq_norm[None, :] - 2.0 * emb @ emb.T, 0.0)
-    upper = np.triu_indices(len(emb), k=1)
-    return float(np.sqrt(sq_dist[upper]).mean())
+        return plot_collapse_history(
+            self.history, margin=self.margin, collapsed_at=self.collapsed_at
+        )
 
 
 def _check_probe(x_probe) -> np.ndarray:
@@ -245,27 +323,3 @@ def _check_probe(x_probe) -> np.ndarray:
             f"got shape {x_probe.shape}"
         )
     return x_probe
-
-
-def _check_number(value, name, *, low, high=None, low_inclusive=True) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
-    too_low = value < low if low_inclusive else value <= low
-    if too_low or (high is not None and value >= high):
-        bounds = f"{'>=' if low_inclusive else '>'} {low:g}"
-        if high is not None:
-            bounds += f" and < {high:g}"
-        raise ValueError(f"{name} must be {bounds}, got {value}")
-    return float(value)
-
-
-def _check_every(every_n_batches) -> int | None:
-    if every_n_batches is None:
-        return None
-    if isinstance(every_n_batches, bool) or not isinstance(every_n_batches, numbers.Integral):
-        raise TypeError(
-            f"every_n_batches must be an int or None, got {type(every_n_batches).__name__}"
-        )
-    if every_n_batches < 1:
-        raise ValueError(f"every_n_batches must be at least 1, got {every_n_batches}")
-    return int(every_n_batches)

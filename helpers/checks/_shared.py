@@ -1,0 +1,136 @@
+"""Machinery shared by the self-checks of every notebook.
+
+Nothing here knows about one exercise: calling the learner's code and turning
+its errors into messages, converting what it returns, seeding, wording.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import Callable, Iterator
+
+import keras
+import numpy as np
+
+from .._validation import error_text
+
+#: The three images of a triplet, in the order the course always uses.
+ROLES = ("anchor", "positive", "negative")
+
+#: Pixels in one flattened 28 × 28 MNIST image.
+PIXELS = 784
+
+
+def passed(message: str) -> None:
+    """Print the one friendly line of a check that passed."""
+    print(f"✅ {message}")
+
+
+def call_learner(func: Callable, name: str, *args, hint: str = "", explain=None, **kwargs):
+    """Call the learner's ``func``; turn any exception into a helpful ``AssertionError``.
+
+    ``explain(exc)`` may return a specific message for a known mistake.
+    """
+    try:
+        return func(*args, **kwargs)
+    except NotImplementedError as exc:
+        raise AssertionError(
+            f"You have not implemented {name} yet: replace `raise NotImplementedError()` "
+            "with your code."
+        ) from exc
+    except Exception as exc:  # the learner's code may raise anything
+        specific = explain(exc) if explain is not None else None
+        message = specific or (
+            f"Your {name} raised {type(exc).__name__}: {error_text(exc)}"
+            + (f" — {hint}" if hint else "")
+        )
+        raise AssertionError(message) from exc
+
+
+def explain_when(
+    error: type[BaseException], fragment: str, message: str
+) -> Callable[[BaseException], str | None]:
+    """An ``explain`` for :func:`call_learner` that recognises one known mistake.
+
+    It returns ``message`` when the learner's code raised ``error`` whose text contains
+    ``fragment`` (``{error}`` in ``message`` stands for that text, tidied), otherwise None.
+    """
+
+    def explain(exc: BaseException) -> str | None:
+        if isinstance(exc, error) and fragment in str(exc):
+            return message.format(error=error_text(exc))
+        return None
+
+    return explain
+
+
+def require_function(func, name: str, check: str) -> None:
+    """Fail unless ``func``, given to ``check``, is a function (not its result)."""
+    if not callable(func):
+        raise AssertionError(
+            f"{check} expects your function {name} itself, got {type(func).__name__}: "
+            f"pass {name} without calling it, e.g. checks.{check}({name})."
+        )
+
+
+def to_numpy(value, what: str) -> np.ndarray:
+    """Turn a tensor or array-like returned by the learner into a numpy array."""
+    if value is None:
+        raise AssertionError(f"{what} returned None: did you forget the `return` statement?")
+    try:
+        return np.asarray(keras.ops.convert_to_numpy(value))
+    except Exception:  # e.g. a list of tensors: let numpy try
+        try:
+            return np.asarray(value)
+        except Exception as exc:
+            raise AssertionError(
+                f"{what} returned a {type(value).__name__}, which cannot be turned into an array"
+            ) from exc
+
+
+@contextlib.contextmanager
+def scratch_global_seed(seed: int) -> Iterator[None]:
+    """Seed numpy's and Python's global generators, and restore their state afterwards."""
+    # Deliberately the legacy global API: it is what a learner's code might wrongly use.
+    np_state, py_state = np.random.get_state(), random.getstate()  # noqa: NPY002
+    np.random.seed(seed)  # noqa: NPY002
+    random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(np_state)  # noqa: NPY002
+        random.setstate(py_state)
+
+
+def ordinal(i: int) -> str:
+    """'first', 'second', 'third', then '#4', ... for the 0-based position ``i``."""
+    return ("first", "second", "third")[i] if i < 3 else f"#{i + 1}"
+
+
+def require_model(model, name: str, what: str) -> None:
+    """Fail unless ``model`` is a built ``keras.Model`` whose inputs Keras can see."""
+    if isinstance(model, keras.Model):
+        if not isinstance(model, keras.Sequential) and not hasattr(model, "inputs"):
+            raise AssertionError(
+                f"Your {what} is a subclassed keras.Model, whose inputs Keras cannot see: build "
+                "it with keras.Sequential([keras.Input(shape=(784,)), ...]) or the functional "
+                "API, keras.Model(inputs, outputs)."
+            )
+        if not model.built or not model.inputs:
+            raise AssertionError(
+                f"Your {what} has no input shape yet: start the Sequential with an Input, "
+                "e.g. keras.Sequential([keras.Input(shape=(784,)), ...])."
+            )
+        return
+    if isinstance(model, keras.layers.Layer):
+        raise AssertionError(
+            f"Your {what} is a single {type(model).__name__} layer, not a model: wrap the layers "
+            "in keras.Sequential([...]) or keras.Model(inputs, outputs)."
+        )
+    if callable(model):
+        raise AssertionError(
+            f"You passed a function ({getattr(model, '__name__', type(model).__name__)}), not a "
+            f"keras.Model: call it and pass the model it returns as {name}."
+        )
+    raise AssertionError(f"{name} must be a keras.Model, got {type(model).__name__}.")
