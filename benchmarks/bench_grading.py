@@ -30,8 +30,8 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import nbformat  # noqa: E402
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook  # noqa: E402
 
-from helpers.grading import grade_submissions, release_directory  # noqa: E402
-from helpers.grading.nbtools import find_exercises, nbgrader_meta  # noqa: E402
+from siamese_grading import Limits, grade_submissions, release_directory  # noqa: E402
+from siamese_grading.nbtools import find_exercises, nbgrader_meta  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "07_the_triplet_loss.ipynb"
@@ -128,9 +128,8 @@ def main() -> int:
             subs,
             src,
             base / "out",
-            timeout=args.timeout,
+            limits=Limits(timeout=args.timeout, run_all=args.run_all),
             jobs=args.jobs,
-            run_all=args.run_all,
             log=lambda line: None,
         )
         wall = time.perf_counter() - start

@@ -1,6 +1,6 @@
 """Instructor tools: write the student notebooks, and grade what learners hand in.
 
-Two commands (``python -m helpers.grading --help``, or ``siamese-grading``):
+Two commands (``python -m siamese_grading --help``, or ``siamese-grading``):
 
 ``release SRC_DIR OUT_DIR``
     Writes the student version of every notebook of SRC_DIR: solutions replaced by
@@ -14,21 +14,62 @@ Two commands (``python -m helpers.grading --help``, or ``siamese-grading``):
 The notebooks follow nbgrader's conventions (``### BEGIN SOLUTION`` markers and
 nbgrader cell metadata), so ``nbgrader generate_assignment`` works on them too.
 
-Grading isolates submissions but is not a security sandbox: for untrusted classes,
-run the grader inside a container.
+This package is separate from the learner library ``helpers`` and imports nothing
+of it (nor TensorFlow or Keras: the kernels that run the notebooks do), so that
+the command line starts in a fraction of a second. The names below are imported
+on first use, for the same reason.
+
+The grader is POSIX-only (it uses ``resource`` and ``os.killpg``); on Windows, run
+it under WSL or in a Linux container. Grading isolates submissions but is not a
+security sandbox: for untrusted classes, run the grader inside a container.
 """
 
-from .grade import GradeReport, GradingError, grade_submissions
-from .release import ReleaseError, release_directory, release_notebook
-from .report import STATUSES, GradeRow
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .grade import GradeReport, GradingError, grade_submissions
+    from .limits import Limits
+    from .release import ReleaseError, release_directory, release_notebook
+    from .report import STATUSES, GradeRow
+
+#: Public name -> the module of this package that defines it.
+_EXPORTS = {
+    "GradeReport": "grade",
+    "GradingError": "grade",
+    "grade_submissions": "grade",
+    "Limits": "limits",
+    "ReleaseError": "release",
+    "release_directory": "release",
+    "release_notebook": "release",
+    "STATUSES": "report",
+    "GradeRow": "report",
+}
 
 __all__ = [
     "STATUSES",
     "GradeReport",
     "GradeRow",
     "GradingError",
+    "Limits",
     "ReleaseError",
     "grade_submissions",
     "release_directory",
     "release_notebook",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's module on first use (``import siamese_grading`` stays cheap)."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -1,12 +1,24 @@
-"""Command line: ``python -m helpers.grading {release,grade} ...`` (or ``siamese-grading``)."""
+"""Command line: ``python -m siamese_grading {release,grade} ...`` (or ``siamese-grading``).
+
+Building the parser and printing ``--help`` import only the standard library; the
+commands import their modules (nbformat, nbclient, nbconvert) when they run.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from typing import Any
 
-from .grade import GradingError, default_jobs, grade_submissions
-from .release import ReleaseError, release_directory
+from ._validation import check_count, check_name, check_seconds
+from .limits import DEFAULT_TIMEOUT_S, default_jobs
+
+#: What the command line says on Windows, where the grader cannot run.
+POSIX_ONLY = (
+    "the grader is POSIX-only (it uses resource and os.killpg); "
+    "run it under WSL or in a Linux container"
+)
 
 DESCRIPTION = """\
 Instructor tools for the course notebooks.
@@ -37,48 +49,71 @@ invalid-notebook) and RESULTS_DIR/feedback/<learner>/<notebook>.html, and prints
 summary table. Submissions and sources are never modified."""
 
 
+def as_option(check: Callable[[Any], Any], convert: type) -> Callable[[str], Any]:
+    """An argparse ``type=`` from a check of :mod:`._validation`: convert, check, or say why not.
+
+    argparse shows the message as ``argument --jobs: value must be ...``.
+    """
+
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            kind = "a whole number" if convert is int else "a number"
+            raise argparse.ArgumentTypeError(f"expected {kind}, got {text!r}") from None
+        try:
+            return check(value)
+        except (TypeError, ValueError) as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The ``release`` / ``grade`` argument parser."""
+    """The ``release`` / ``grade`` argument parser (standard library only)."""
     parser = argparse.ArgumentParser(
         prog="siamese-grading",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="{release,grade}")
-    release = commands.add_parser(
-        "release",
-        help="write the student version of the notebooks",
-        description=RELEASE_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    release = _command(
+        commands, "release", "write the student version of the notebooks", RELEASE_HELP
     )
     release.add_argument("src_dir", metavar="SRC_DIR", help="folder of the instructor notebooks")
     release.add_argument("out_dir", metavar="OUT_DIR", help="folder for the student notebooks")
     release.add_argument(
         "--force", action="store_true", help="write into a non-empty OUT_DIR (same names replaced)"
     )
-    grade = commands.add_parser(
-        "grade",
-        help="grade learners' notebooks",
-        description=GRADE_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    grade = _command(commands, "grade", "grade learners' notebooks", GRADE_HELP)
     grade.add_argument("submissions", metavar="SUBMISSIONS_DIR", help="<learner>/<notebook>.ipynb")
     grade.add_argument("--source", required=True, metavar="SRC_DIR", help="instructor notebooks")
     grade.add_argument("--out", required=True, metavar="RESULTS_DIR", help="where results go")
     grade.add_argument(
-        "--timeout", type=float, default=120.0, help="seconds per notebook (default: 120)"
+        "--timeout",
+        type=as_option(lambda v: check_seconds(v, "value"), float),
+        default=DEFAULT_TIMEOUT_S,
+        help=f"seconds per notebook (default: {DEFAULT_TIMEOUT_S:g})",
     )
     grade.add_argument(
         "--cell-timeout",
-        type=float,
+        type=as_option(lambda v: check_seconds(v, "value"), float),
         default=None,
         help="seconds per cell; a slower cell is interrupted and the rest still runs "
         "(default: the notebook's --timeout)",
     )
     grade.add_argument(
-        "--jobs", type=int, default=default_jobs(), help="notebooks run in parallel (default: 2)"
+        "--jobs",
+        type=as_option(lambda v: check_count(v, "value"), int),
+        default=default_jobs(),
+        help="notebooks run in parallel (default: 2, or 1 on a single core)",
     )
-    grade.add_argument("--kernel", default="python3", help="Jupyter kernel (default: python3)")
+    grade.add_argument(
+        "--kernel",
+        type=as_option(lambda v: check_name(v, "value", example="python3"), str),
+        default="python3",
+        help="Jupyter kernel (default: python3)",
+    )
     grade.add_argument(
         "--run-all",
         action="store_true",
@@ -88,22 +123,55 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _command(commands, name: str, summary: str, description: str) -> argparse.ArgumentParser:
+    """A sub-command whose ``--help`` keeps the line breaks of its ``description``."""
+    return commands.add_parser(
+        name,
+        help=summary,
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return the exit status (0 ok, 1 refused, 2 bad usage)."""
+    """Run the command line; return the exit status (0 ok, 1 refused, 2 bad usage).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments after the program name (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 when the command did its work, 1 when it refused (the reason goes to
+        stderr as one line; on Windows, always), 2 for bad usage (from argparse).
+    """
+    if sys.platform == "win32":
+        print(f"siamese-grading: error: {POSIX_ONLY}", file=sys.stderr)
+        return 1
     args = build_parser().parse_args(argv)
+    # Imported here, not above: --help and bad usage must not pay for nbformat & co.
+    from .grade import GradingError, grade_submissions
+    from .limits import Limits
+    from .release import ReleaseError, release_directory
+
     try:
         if args.command == "release":
             release_directory(args.src_dir, args.out_dir, force=args.force)
         else:
+            limits = Limits(
+                timeout=args.timeout,
+                cell_timeout=args.cell_timeout,
+                run_all=args.run_all,
+                kernel_name=args.kernel,
+            )
             grade_submissions(
                 args.submissions,
                 args.source,
                 args.out,
-                timeout=args.timeout,
+                limits=limits,
                 jobs=args.jobs,
-                cell_timeout=args.cell_timeout,
-                kernel_name=args.kernel,
-                run_all=args.run_all,
                 log=lambda line: print(line, flush=True),
             )
     except (ReleaseError, GradingError) as error:

@@ -1,15 +1,15 @@
 """Run one notebook in a fresh kernel and report each cell: the grader's worker process.
 
-``grade`` starts this file as a script in a new process group (``python _worker.py
+``runner`` starts this file as a script in a new process group (``python _worker.py
 JOB.json``), so that nothing the notebook does can reach the grader itself. It
-imports only the standard library, nbformat and nbclient (not ``helpers``, which
-would import TensorFlow for nothing).
+imports only the standard library, nbformat, nbclient and the standard-library
+modules of this package (:mod:`.limits`), never ``helpers`` (which would import
+TensorFlow for nothing). It is POSIX-only, like the grader (``resource``).
 
 JOB.json holds: ``notebook`` (path), ``cwd`` (the kernel's working folder),
-``progress`` (path of the JSON-lines report), ``timeout`` (seconds for the whole
-notebook, kernel start included), ``cell_timeout`` (seconds per cell),
-``max_cell_output`` (bytes of output kept per cell), ``kernel_name`` and
-``stop_after`` (index of the last cell to run, or null to run them all).
+``progress`` (path of the JSON-lines report), ``limits`` (:meth:`Limits.to_json
+<siamese_grading.limits.Limits.to_json>`: the time limits, kernel name and output
+cap) and ``stop_after`` (index of the last cell to run, or null to run them all).
 
 The report gets one JSON object per line, written as soon as it is known:
 ``{"event": "start"}``, ``{"event": "kernel", "pid": ...}``, one ``{"event": "cell",
@@ -22,12 +22,15 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import sys
 import time
 
-if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
-    sys.path.pop(0)  # run as a script: do not let this folder's modules shadow others
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if sys.path and os.path.abspath(sys.path[0]) == _HERE:
+    # Run as a script: this folder's modules (report, runner, ...) must not shadow others,
+    # and the package is found from its parent folder, last, when it is not installed.
+    sys.path.pop(0)
+    sys.path.append(os.path.dirname(_HERE))
 # nbformat imports jsonschema, which imports rfc3987_syntax if it can: that builds an IRI
 # grammar at import time (seconds of CPU) for a format check that notebooks never use.
 sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
@@ -35,6 +38,9 @@ sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 import nbformat  # noqa: E402
 from nbclient import NotebookClient  # noqa: E402
 from nbclient.exceptions import CellTimeoutError, DeadKernelError  # noqa: E402
+
+from siamese_grading._text import describe  # noqa: E402
+from siamese_grading.limits import Limits  # noqa: E402
 
 #: ename of the error reply that nbclient makes up when a cell times out.
 TIMEOUT_ENAME = "GraderCellTimeout"
@@ -105,7 +111,6 @@ class Report:
 
     def __init__(self, path: str):
         self.file = open(path, "a", encoding="utf-8")  # noqa: SIM115 (kept open on purpose)
-        self.t0 = time.time()
 
     def write(self, event: str, **fields) -> None:
         fields.update(event=event, time=time.time())
@@ -115,14 +120,15 @@ class Report:
 
 def run(job: dict) -> int:
     """Execute the job's notebook cell by cell, writing the report as it goes."""
+    limits = Limits.from_json(job["limits"])
     report = Report(job["progress"])
     report.write("start")
-    deadline = time.monotonic() + float(job["timeout"])
+    deadline = time.monotonic() + limits.timeout
     nb = nbformat.read(job["notebook"], as_version=4)
     client = CappedClient(
         nb,
-        max_cell_output=int(job["max_cell_output"]),
-        kernel_name=job.get("kernel_name", "python3"),
+        max_cell_output=limits.max_cell_output,
+        kernel_name=limits.kernel_name,
         allow_errors=True,
         startup_timeout=max(1, int(deadline - time.monotonic())),
         shutdown_kernel="immediate",
@@ -136,10 +142,11 @@ def run(job: dict) -> int:
         report.write("kernel", pid=kernel_pid)
         client.start_new_kernel_client()
         report.write("ready", kernel_cpu=process_cpu(kernel_pid))
-        reason = _run_cells(client, nb, job, deadline, report, kernel_pid)
+        cells = _Cells(client, nb, report, kernel_pid, deadline)
+        reason = cells.run(limits.cell_limit, job.get("stop_after"))
     except Exception as error:  # kernel failed to start, or nbclient gave up
         reason = "dead" if isinstance(error, DeadKernelError) else "failed"
-        message = f"{type(error).__name__}: {error}"[:500]
+        message = describe(error)[:500]
     else:
         message = None
     finally:
@@ -147,45 +154,69 @@ def run(job: dict) -> int:
             client._cleanup_kernel()
         except Exception:
             pass
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the kernel, once reaped
+    worker_cpu, kernel_cpu = _cpu_seconds()
     report.write(
-        "end",
-        reason=reason,
-        message=message,
-        worker_cpu=own.ru_utime + own.ru_stime,
-        kernel_cpu=children.ru_utime + children.ru_stime,
+        "end", reason=reason, message=message, worker_cpu=worker_cpu, kernel_cpu=kernel_cpu
     )
     return 0
 
 
-def _run_cells(client, nb, job: dict, deadline: float, report: Report, kernel_pid) -> str:
-    cell_timeout = float(job.get("cell_timeout") or job["timeout"])
-    stop_after = job.get("stop_after")
-    for index, cell in enumerate(nb.cells):
-        if stop_after is not None and index > stop_after:
-            break
-        if cell.cell_type != "code" or not cell.source.strip():
-            continue
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return "timeout"
-        # A per-cell timeout interrupts the cell and goes on; the notebook's own limit stops.
-        client.interrupt_on_timeout = cell_timeout < left
-        client.timeout = max(1, int(min(cell_timeout, left) + 0.999))
-        client.last_reply = None
-        start = time.time(), process_cpu(kernel_pid)
-        try:
-            client.execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
-        except CellTimeoutError:
-            _report_cell(report, cell, index, "timeout", start, None, kernel_pid)
-            return "timeout"
-        except DeadKernelError:
-            _report_cell(report, cell, index, "dead", start, None, kernel_pid)
-            return "dead"
-        status, ename, evalue = _reply_status(client.last_reply)
-        _report_cell(report, cell, index, status, start, (ename, evalue), kernel_pid)
-    return "done"
+def _cpu_seconds() -> tuple[float, float]:
+    """CPU seconds (user + system) of this process, and of its reaped children (the kernel)."""
+    import resource  # POSIX only: imported here so that importing this module works anywhere
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+
+
+class _Cells:
+    """Runs the code cells of one notebook in order and reports each one."""
+
+    def __init__(self, client: CappedClient, nb, report: Report, kernel_pid, deadline: float):
+        self.client, self.nb, self.report = client, nb, report
+        self.kernel_pid, self.deadline = kernel_pid, deadline
+
+    def run(self, cell_limit: float, stop_after: int | None) -> str:
+        """Run the cells up to ``stop_after`` (None: all); return why it stopped."""
+        client = self.client
+        for index, cell in enumerate(self.nb.cells):
+            if stop_after is not None and index > stop_after:
+                break
+            if cell.cell_type != "code" or not cell.source.strip():
+                continue
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                return "timeout"
+            # A per-cell timeout interrupts the cell and goes on; the notebook's own limit stops.
+            client.interrupt_on_timeout = cell_limit < left
+            client.timeout = max(1, int(min(cell_limit, left) + 0.999))
+            client.last_reply = None
+            start = time.time(), process_cpu(self.kernel_pid)
+            try:
+                client.execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
+            except CellTimeoutError:
+                self._report(cell, index, start, "timeout")
+                return "timeout"
+            except DeadKernelError:
+                self._report(cell, index, start, "dead")
+                return "dead"
+            self._report(cell, index, start, *_reply_status(client.last_reply))
+        return "done"
+
+    def _report(self, cell, index: int, start, status: str, ename=None, evalue=None) -> None:
+        cpu = process_cpu(self.kernel_pid)
+        self.report.write(
+            "cell",
+            index=index,
+            status=status,
+            ename=ename,
+            evalue=evalue,
+            seconds=round(time.time() - start[0], 4),
+            cpu=None if cpu is None or start[1] is None else round(cpu - start[1], 4),
+            execution_count=cell.get("execution_count"),
+            outputs=cell.get("outputs", []),
+        )
 
 
 def _reply_status(reply: dict | None) -> tuple[str, str | None, str | None]:
@@ -199,22 +230,6 @@ def _reply_status(reply: dict | None) -> tuple[str, str | None, str | None]:
     if ename == TIMEOUT_ENAME:
         return "timeout", None, None
     return "error", ename, evalue
-
-
-def _report_cell(report: Report, cell, index, status, start, error, kernel_pid) -> None:
-    ename, evalue = error or (None, None)
-    cpu = process_cpu(kernel_pid)
-    report.write(
-        "cell",
-        index=index,
-        status=status,
-        ename=ename,
-        evalue=evalue,
-        seconds=round(time.time() - start[0], 4),
-        cpu=None if cpu is None or start[1] is None else round(cpu - start[1], 4),
-        execution_count=cell.get("execution_count"),
-        outputs=cell.get("outputs", []),
-    )
 
 
 def main(argv: list[str] | None = None) -> int:

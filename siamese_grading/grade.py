@@ -26,7 +26,6 @@ run the grader inside a container.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -37,17 +36,12 @@ import nbformat
 from nbformat import NotebookNode
 from nbformat.v4 import new_notebook
 
+from ._text import first_line
+from ._validation import check_callable, check_count, check_instance
 from .assemble import Assembled, assemble
+from .limits import Limits
 from .nbtools import Exercise, InvalidNotebookError, find_exercises, read_notebook
-from .report import (
-    FeedbackWriter,
-    GradeRow,
-    feedback_cell,
-    format_points,
-    short_message,
-    summary_table,
-    write_csv,
-)
+from .report import FeedbackWriter, GradeRow, feedback_cell, format_points, summary_table, write_csv
 from .runner import RunResult, kill_all, run_notebook
 
 FEEDBACK_NOTE = (
@@ -61,7 +55,7 @@ FEEDBACK_NOTE_STOP = (
 
 
 class GradingError(ValueError):
-    """Grading cannot start (bad folders or options)."""
+    """Grading cannot start (bad folders, or sources without graded exercises)."""
 
 
 @dataclass
@@ -90,6 +84,30 @@ class GradeReport:
     rows: list[GradeRow]
     notebooks: list[NotebookResult]
     wall_seconds: float
+
+
+@dataclass(frozen=True)
+class _Task:
+    """One learner's notebook, assembled and ready to run."""
+
+    learner: str
+    source: SourceNotebook
+    ready: Assembled
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """What every notebook of one grading run shares."""
+
+    limits: Limits
+    jobs: int
+    out: Path
+    writer: FeedbackWriter
+    log: Callable[[str], None]
+
+    def feedback_path(self, learner: str, notebook: str) -> Path:
+        """Where the feedback page of ``learner``'s ``notebook`` goes."""
+        return self.out / "feedback" / learner / (Path(notebook).stem + ".html")
 
 
 def load_sources(source_dir: str | Path) -> list[SourceNotebook]:
@@ -129,11 +147,8 @@ def grade_submissions(
     source_dir: str | Path,
     out_dir: str | Path,
     *,
-    timeout: float = 120.0,
+    limits: Limits | None = None,
     jobs: int = 2,
-    cell_timeout: float | None = None,
-    kernel_name: str = "python3",
-    run_all: bool = False,
     log: Callable[[str], None] = print,
 ) -> GradeReport:
     """Grade every learner's notebooks; write grades.csv and the feedback pages.
@@ -146,18 +161,11 @@ def grade_submissions(
         The instructor notebooks (with solutions and hidden tests); only read.
     out_dir : path
         Receives ``grades.csv`` and ``feedback/<learner>/<notebook>.html``.
-    timeout : float
-        Seconds per notebook, kernel start included.
+    limits : Limits, optional
+        How each notebook runs: time limits, kernel, whether every cell runs
+        (default: ``Limits()``, 120 s per notebook, up to the last self-check).
     jobs : int
         Notebooks run in parallel.
-    cell_timeout : float, optional
-        Seconds per cell (default: ``timeout``); a cell over it is interrupted.
-    kernel_name : str
-        Jupyter kernel that runs the notebooks.
-    run_all : bool
-        Run every cell. By default a notebook runs up to its last self-check: the
-        cells after it cannot change a grade, and they are often the slow ones
-        (training); the feedback page shows them without outputs.
     log : callable
         Receives one progress line per notebook, then the summary table.
 
@@ -166,22 +174,35 @@ def grade_submissions(
     GradeReport
         The rows of grades.csv (sorted) and per-notebook timings.
 
+    Raises
+    ------
+    TypeError, ValueError
+        If ``limits``, ``jobs`` or ``log`` is not what is expected.
+    GradingError
+        If a folder is wrong or the sources hold no graded exercise; nothing is
+        written then.
+
     Examples
     --------
-    >>> report = grade_submissions("submissions", "notebooks", "grading_results", jobs=2)
+    >>> report = grade_submissions("submissions", "notebooks", "grading_results",
+    ...                            limits=Limits(timeout=300), jobs=2)
     >>> report.rows[0].status
     'passed'
     """
     started = time.monotonic()
-    _check_options(timeout, jobs, cell_timeout)
+    if limits is None:
+        limits = Limits()
+    check_instance(limits, Limits, "limits", example="Limits(timeout=120)")
+    jobs = check_count(jobs, "jobs")
+    check_callable(log, "log", example="print")
     submissions, out = Path(submissions_dir).resolve(), Path(out_dir).resolve()
     _check_folders(submissions, Path(source_dir).resolve(), out)
     sources = {s.name: s for s in load_sources(source_dir)}
     learners = _learners(submissions, sources, log)
     out.mkdir(parents=True, exist_ok=True)
-    writer = FeedbackWriter()
+    settings = _Settings(limits, jobs, out, FeedbackWriter(), log)
     results: list[NotebookResult] = []
-    tasks = []
+    tasks: list[_Task] = []
     for learner, files in learners.items():
         for name, source in sources.items():
             path = files.get(name)
@@ -189,11 +210,10 @@ def grade_submissions(
                 results.append(_missing(learner, source, "notebook not submitted", log))
                 continue
             try:
-                tasks.append((learner, source, assemble(source.nb, read_notebook(path))))
+                tasks.append(_Task(learner, source, assemble(source.nb, read_notebook(path))))
             except InvalidNotebookError as error:
-                results.append(_invalid(learner, source, str(error), out, writer, log))
-    options = {"timeout": timeout, "cell_timeout": cell_timeout, "kernel_name": kernel_name}
-    _run_all(tasks, jobs, options, run_all, out, writer, results, log)
+                results.append(_invalid(learner, source, str(error), settings))
+    results += _run_tasks(tasks, settings)
     rows = sorted(
         (row for result in results for row in result.rows),
         key=lambda r: (r.learner, r.notebook, _order(sources, r)),
@@ -205,48 +225,45 @@ def grade_submissions(
     return GradeReport(rows, results, time.monotonic() - started)
 
 
-def _run_all(tasks, jobs, options, run_all, out, writer, results, log) -> None:
-    """Run the notebooks ``jobs`` at a time; score and export each as soon as it is done."""
-    total = len(tasks)
-    pool = ThreadPoolExecutor(max_workers=jobs)
+def _run_tasks(tasks: list[_Task], settings: _Settings) -> list[NotebookResult]:
+    """Run the notebooks ``settings.jobs`` at a time; score and export each one when done."""
+    results = []
+    pool = ThreadPoolExecutor(max_workers=settings.jobs)
     try:
         futures = {
             pool.submit(
                 run_notebook,
-                ready.nb,
-                source.name,
-                stop_after=None if run_all else max(ready.check_cells.values(), default=-1),
-                **options,
-            ): (learner, source, ready)
-            for learner, source, ready in tasks
+                task.ready.nb,
+                task.source.name,
+                settings.limits,
+                last_check=max(task.ready.check_cells.values(), default=-1),
+            ): task
+            for task in tasks
         }
         for done, future in enumerate(as_completed(futures), start=1):
-            learner, source, ready = futures[future]
             run = future.result()
-            result = _score(
-                learner, source, ready, run, options["timeout"], options["cell_timeout"]
-            )
-            feedback = out / "feedback" / learner / (Path(source.name).stem + ".html")
-            t0, cpu0 = time.monotonic(), time.thread_time()
-            writer.write(_feedback_notebook(ready, run, result, run_all), feedback)
-            result.times["export"] = time.monotonic() - t0
-            result.times["cpu_export"] = time.thread_time() - cpu0
+            result = _finish(futures[future], run, settings)
             results.append(result)
-            log(f"[{done}/{total}] {_progress(result)} in {run.times.get('total', 0):.1f} s")
+            seconds = run.times.get("total", 0)
+            settings.log(f"[{done}/{len(tasks)}] {_progress(result)} in {seconds:.1f} s")
     except BaseException:  # Ctrl-C: do not wait for the running notebooks to finish
         pool.shutdown(wait=False, cancel_futures=True)
         kill_all()
         raise
     finally:
         pool.shutdown(wait=True)
+    return results
 
 
-def _check_options(timeout: float, jobs: int, cell_timeout: float | None) -> None:
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise GradingError(f"--jobs must be a whole number >= 1, got {jobs!r}")
-    for name, value in (("--timeout", timeout), ("--cell-timeout", cell_timeout)):
-        if value is not None and (not isinstance(value, (int, float)) or value <= 0):
-            raise GradingError(f"{name} must be a number of seconds > 0, got {value!r}")
+def _finish(task: _Task, run: RunResult, settings: _Settings) -> NotebookResult:
+    """Score a notebook that ran and write its feedback page (timed)."""
+    result = _score(task, run, settings.limits)
+    t0, cpu0 = time.monotonic(), time.thread_time()
+    page = _feedback_notebook(task.ready, run, result, settings.limits.run_all)
+    settings.writer.write(page, settings.feedback_path(task.learner, task.source.name))
+    result.times["export"] = time.monotonic() - t0
+    result.times["cpu_export"] = time.thread_time() - cpu0
+    return result
 
 
 def _learners(
@@ -295,25 +312,27 @@ def _missing(learner, source, message, log) -> NotebookResult:
     return result
 
 
-def _invalid(learner, source, message, out, writer, log) -> NotebookResult:
-    rows = _rows_for_all(learner, source, "invalid-notebook", short_message(message))
+def _invalid(learner, source, message, settings: _Settings) -> NotebookResult:
+    message = first_line(message)
+    rows = _rows_for_all(learner, source, "invalid-notebook", message)
     note = "The file you submitted could not be read as a Jupyter notebook, so nothing ran."
     nb = new_notebook(cells=[feedback_cell(learner, source.name, rows, note)])
-    writer.write(nb, out / "feedback" / learner / (Path(source.name).stem + ".html"))
-    log(f"{learner}/{source.name}: invalid notebook ({short_message(message)})")
+    settings.writer.write(nb, settings.feedback_path(learner, source.name))
+    settings.log(f"{learner}/{source.name}: invalid notebook ({message})")
     return NotebookResult(learner, source.name, rows)
 
 
-def _score(learner, source, ready: Assembled, run: RunResult, timeout, cell_timeout):
+def _score(task: _Task, run: RunResult, limits: Limits) -> NotebookResult:
+    learner, source, ready = task.learner, task.source, task.ready
     rows = []
     for ex in source.exercises:
         index = ready.check_cells.get(ex.name)
         if index is None:
             status, message = "missing", ready.missing.get(ex.name, "self-check cell not found")
         else:
-            status, message = _status(run.cells.get(index), timeout, cell_timeout)
+            status, message = _status(run.cells.get(index), limits)
             if status == "not-run":
-                status, message = _not_run(run, timeout, ready.nb)
+                status, message = _not_run(run, limits, ready.nb)
         points = ex.points if status == "passed" else 0
         rows.append(GradeRow(learner, source.name, ex.name, points, ex.points, status, message))
     first_code = next((i for i, c in enumerate(ready.nb.cells) if c.cell_type == "code"), -1)
@@ -326,47 +345,43 @@ def _score(learner, source, ready: Assembled, run: RunResult, timeout, cell_time
     return NotebookResult(learner, source.name, rows, times)
 
 
-def _status(record: dict | None, timeout, cell_timeout) -> tuple[str, str]:
+def _status(record: dict | None, limits: Limits) -> tuple[str, str]:
     """Status of a self-check from its cell's record ("not-run" when it has none)."""
     if record is not None:
         status = record.get("status")
         if status == "ok":
             return "passed", ""
         if status == "timeout":
-            limit = cell_timeout if cell_timeout and cell_timeout < timeout else timeout
+            limit = limits.cell_limit
             return "timeout", f"this self-check ran past the time limit ({limit:g} s)"
         if status == "dead":
             return "error", "the kernel died while this self-check ran (os._exit, a crash, memory)"
         ename = record.get("ename") or "Error"
-        message = short_message(record.get("evalue"))
+        message = first_line(record.get("evalue"))
         if ename == "AssertionError":
             return "failed", message or "AssertionError"
         return "error", f"{ename}: {message}" if message else ename
     return "not-run", ""
 
 
-def _not_run(run: RunResult, timeout, nb: NotebookNode) -> tuple[str, str]:
+def _not_run(run: RunResult, limits: Limits, nb: NotebookNode) -> tuple[str, str]:
     """Why a self-check did not run, from how the notebook's run ended."""
     end = run.end or {}
     reason = end.get("reason")
     if run.killed or reason == "timeout":
-        return "timeout", f"the notebook ran out of time ({timeout:g} s) before this self-check"
+        return "timeout", (
+            f"the notebook ran out of time ({limits.timeout:g} s) before this self-check"
+        )
     if reason == "dead":
         dead = [i for i, r in sorted(run.cells.items()) if r.get("status") == "dead"]
-        where = f" in the cell '{_first_line(nb.cells[dead[0]])}'" if dead else ""
+        where = f" in the cell '{first_line(nb.cells[dead[0]].source, limit=40)}'" if dead else ""
         return "error", f"the kernel died{where} before this self-check ran (os._exit, a crash)"
     if reason == "failed":
-        return "error", "the notebook could not be run: " + short_message(end.get("message"))
+        return "error", "the notebook could not be run: " + first_line(end.get("message"))
     if reason == "done":
         return "error", "this self-check did not run"
-    return "error", "the grader's worker stopped unexpectedly: " + short_message(
-        run.log_tail.strip().splitlines()[-1] if run.log_tail.strip() else ""
-    )
-
-
-def _first_line(cell) -> str:
-    line = next((s.strip() for s in cell.source.splitlines() if s.strip()), "")
-    return line if len(line) <= 40 else line[:37] + "..."
+    last = run.log_tail.strip().splitlines()[-1] if run.log_tail.strip() else ""
+    return "error", "the grader's worker stopped unexpectedly: " + first_line(last)
 
 
 def _feedback_notebook(ready: Assembled, run: RunResult, result: NotebookResult, run_all: bool):
@@ -391,8 +406,3 @@ def _progress(result: NotebookResult) -> str:
         f"{result.learner}/{result.notebook}: {format_points(got)}/{format_points(best)} "
         f"points ({detail})"
     )
-
-
-def default_jobs() -> int:
-    """2, or 1 on a single-core machine."""
-    return max(1, min(2, os.cpu_count() or 1))

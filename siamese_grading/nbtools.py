@@ -25,6 +25,8 @@ import nbformat
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_raw_cell
 
+from ._text import first_line
+
 BEGIN_SOLUTION = "BEGIN SOLUTION"
 END_SOLUTION = "END SOLUTION"
 BEGIN_HIDDEN = "BEGIN HIDDEN TESTS"
@@ -208,8 +210,7 @@ def points_of(cell) -> float:
 
 def exercise_title(cell) -> str:
     """First line of a cell without the leading ``#`` (e.g. ``"EXERCISE 7.1 — ..."``)."""
-    first = normalize_source(cell_source(cell)).split("\n", 1)[0].strip()
-    return first.lstrip("#").strip()
+    return first_line(cell_source(cell), limit=None).lstrip("#").strip()
 
 
 def exercise_number(title: str) -> str | None:
@@ -391,7 +392,7 @@ def read_notebook(path: str | Path) -> NotebookNode:
             warnings.simplefilter("ignore")
             raw = nbformat.reads(text, as_version=4)
     except Exception as error:  # nbformat raises many kinds of errors on junk
-        reason = str(error).strip().split("\n", 1)[0][:160] or type(error).__name__
+        reason = first_line(str(error), limit=160) or type(error).__name__
         raise InvalidNotebookError(f"not a valid notebook: {reason}") from None
     return clean_notebook(raw)
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
+from ._validation import check_callable, check_flag, check_instance
 from .nbtools import (
     METADATA_KEY,
     cell_source,
@@ -105,6 +106,8 @@ def release_notebook(nb: NotebookNode, name: str = "notebook.ipynb") -> Notebook
 
     Raises
     ------
+    TypeError
+        If ``nb`` is not a NotebookNode.
     ReleaseError
         If the nbgrader metadata or the markers are inconsistent.
 
@@ -114,8 +117,9 @@ def release_notebook(nb: NotebookNode, name: str = "notebook.ipynb") -> Notebook
     >>> [e["grade_id"] for e in student.metadata["siamese_grading"]["exercises"]]
     ['ex7_1_triplet_loss', ...]
     """
-    if not isinstance(nb, NotebookNode) or not isinstance(nb.get("cells"), list):
-        raise ReleaseError(f"{name}: expected a notebook (nbformat.NotebookNode), got {type(nb)}")
+    check_instance(nb, NotebookNode, "nb", example='nbformat.read("07_....ipynb", as_version=4)')
+    if not isinstance(nb.get("cells"), list):
+        raise ReleaseError(f"{name}: the notebook has no list of cells")
     problems = nbgrader_problems(nb)
     if problems:
         raise ReleaseError(f"{name}: " + "; ".join(problems))
@@ -220,11 +224,21 @@ def release_directory(
     list of Path
         The student notebooks written.
 
+    Raises
+    ------
+    ReleaseError
+        If a folder is wrong (see :func:`check_folders`) or a notebook cannot be
+        released; nothing is written then.
+    TypeError
+        If ``force`` is not a bool or ``log`` is not callable.
+
     Examples
     --------
     >>> release_directory("notebooks", "student")
     released 07_the_triplet_loss.ipynb: 2 exercises (2 points), 1 hidden-test block removed
     """
+    force = check_flag(force, "force")
+    log = check_callable(log, "log", example="print")
     src, out = Path(src_dir).resolve(), Path(out_dir).resolve()
     check_folders(src, out, force=force)
     paths = sorted(p for p in src.glob("*.ipynb") if p.is_file())

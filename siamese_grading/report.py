@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import html
-import re
 from collections.abc import Iterable
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
@@ -12,10 +11,10 @@ from pathlib import Path
 from nbformat import NotebookNode
 from nbformat.v4 import new_markdown_cell, new_notebook
 
+from ._text import describe, first_line
+
 #: The statuses of a row of grades.csv.
 STATUSES = ("passed", "failed", "error", "timeout", "missing", "invalid-notebook")
-_HEX = re.compile(r"0x[0-9a-fA-F]{4,}")
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 @dataclass(frozen=True)
@@ -29,23 +28,6 @@ class GradeRow:
     max_points: float
     status: str
     message: str
-
-
-def short_message(text: str | None, limit: int = 200) -> str:
-    """First non-empty line of ``text``, without colour codes or memory addresses.
-
-    Addresses such as ``0x7f3a...`` change between runs; they become ``0x...`` so
-    that the same submission always gets the same message.
-
-    Examples
-    --------
-    >>> short_message("\\nyou averaged over the embedding dimension\\nmore")
-    'you averaged over the embedding dimension'
-    """
-    text = _ANSI.sub("", text or "")
-    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    first = _HEX.sub("0x...", first)
-    return first if len(first) <= limit else first[: limit - 3] + "..."
 
 
 def format_points(points: float) -> str:
@@ -150,7 +132,7 @@ class FeedbackWriter:
             fallback.cells.append(
                 new_markdown_cell(
                     "The notebook itself could not be rendered: "
-                    + html.escape(short_message(f"{type(error).__name__}: {error}"))
+                    + html.escape(first_line(describe(error)))
                 )
             )
             body, _ = self.exporter.from_notebook_node(fallback)

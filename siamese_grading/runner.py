@@ -8,8 +8,9 @@ second temporary folder that is not the kernel's. If the worker is still running
 killed. Whatever happens, the kernel's process group is killed at the end (so a
 process the notebook started does not outlive it), and both folders are removed.
 
-This isolates submissions but is not a security sandbox: for untrusted classes,
-run the grader inside a container.
+POSIX-only (process groups, ``os.killpg``): the command line refuses to start on
+Windows. This isolates submissions but is not a security sandbox: for untrusted
+classes, run the grader inside a container.
 """
 
 from __future__ import annotations
@@ -30,20 +31,22 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
+from ._text import describe
+from ._validation import check_instance
+from .limits import Limits
+
 WORKER = Path(__file__).with_name("_worker.py")
 #: Extra seconds the worker gets, beyond the notebook's limit, to start and clean up.
 GRACE_S = 30.0
-#: Bytes of output kept per cell; the rest is cut.
-MAX_CELL_OUTPUT = 2**20
 #: Environment of every grading kernel (on top of the grader's own).
-_LIVE: set[int] = set()  # process groups of running workers and kernels
-_LIVE_LOCK = threading.Lock()
 KERNEL_ENV = {
     "SIAMESE_MNIST_SOURCE": "bundled",
     "TF_CPP_MIN_LOG_LEVEL": "3",
     "MPLBACKEND": "Agg",
     "PYTHONUNBUFFERED": "1",
 }
+_LIVE: set[int] = set()  # process groups of running workers and kernels
+_LIVE_LOCK = threading.Lock()
 
 
 @dataclass
@@ -76,12 +79,9 @@ class RunResult:
 def run_notebook(
     nb: NotebookNode,
     name: str,
+    limits: Limits,
     *,
-    timeout: float,
-    cell_timeout: float | None = None,
-    kernel_name: str = "python3",
-    max_cell_output: int = MAX_CELL_OUTPUT,
-    stop_after: int | None = None,
+    last_check: int | None = None,
 ) -> RunResult:
     """Execute ``nb`` in a fresh kernel in its own process group; never raises on its cells.
 
@@ -91,37 +91,48 @@ def run_notebook(
         The notebook to run (not modified).
     name : str
         File name given to the notebook in the kernel's working folder.
-    timeout : float
-        Seconds for the whole notebook, kernel start included.
-    cell_timeout : float, optional
-        Seconds per cell (default: ``timeout``). A cell over it is interrupted and
-        the next cells still run.
-    kernel_name : str
-        Jupyter kernel to use.
-    max_cell_output : int
-        Bytes of output kept per cell.
-    stop_after : int, optional
-        Index of the last cell to run (default: run them all).
+    limits : Limits
+        Time limits, kernel and output cap; ``limits.run_all`` decides whether the
+        cells after ``last_check`` run.
+    last_check : int, optional
+        Index of the notebook's last self-check cell. Unless ``limits.run_all``,
+        the cells after it are not run. None: run them all.
+
+    Returns
+    -------
+    RunResult
+        What the worker reported; a run that could not even start (e.g. a full
+        disk) comes back with ``end["reason"] == "failed"``.
+
+    Raises
+    ------
+    TypeError
+        If ``limits`` is not a :class:`~siamese_grading.limits.Limits`.
 
     Examples
     --------
-    >>> result = run_notebook(nb, "07_the_triplet_loss.ipynb", timeout=120)
+    >>> result = run_notebook(nb, "07_the_triplet_loss.ipynb", Limits(timeout=120))
     >>> result.cells[3]["status"]
     'ok'
     """
+    check_instance(limits, Limits, "limits", example="Limits(timeout=120)")
+    stop_after = None if limits.run_all else last_check
     control = Path(tempfile.mkdtemp(prefix="siamese-grading-"))
     work = Path(tempfile.mkdtemp(prefix="siamese-grading-cwd-"))
     try:
+        nbformat.write(nb, control / "input.ipynb")
+        nbformat.write(nb, work / Path(name).name)
         job = {
-            "timeout": float(timeout),
-            "cell_timeout": float(cell_timeout or timeout),
-            "max_cell_output": int(max_cell_output),
-            "kernel_name": kernel_name,
+            "notebook": str(control / "input.ipynb"),
+            "cwd": str(work),
+            "progress": str(control / "report.jsonl"),
+            "limits": limits.to_json(),
             "stop_after": stop_after,
         }
-        return _run_in(control, work, nb, name, job)
+        (control / "job.json").write_text(json.dumps(job), encoding="utf-8")
+        return _supervise(control, limits.timeout + GRACE_S)
     except Exception as error:  # e.g. a full disk: this notebook fails, grading goes on
-        end = {"reason": "failed", "message": f"{type(error).__name__}: {error}"}
+        end = {"reason": "failed", "message": describe(error)}
         return RunResult(end=end, times={"total": 0.0})
     finally:
         shutil.rmtree(control, ignore_errors=True)
@@ -134,19 +145,6 @@ def kill_all() -> None:
         groups = list(_LIVE)
     for pgid in groups:
         _kill_group(pgid)
-
-
-def _run_in(control: Path, work: Path, nb: NotebookNode, name: str, job: dict) -> RunResult:
-    nbformat.write(nb, control / "input.ipynb")
-    nbformat.write(nb, work / Path(name).name)
-    job = {
-        **job,
-        "notebook": str(control / "input.ipynb"),
-        "cwd": str(work),
-        "progress": str(control / "report.jsonl"),
-    }
-    (control / "job.json").write_text(json.dumps(job), encoding="utf-8")
-    return _supervise(control, job["timeout"] + GRACE_S)
 
 
 def _supervise(control: Path, hard_limit: float) -> RunResult:
