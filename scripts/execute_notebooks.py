@@ -10,6 +10,10 @@ bundled MNIST split (``SIAMESE_MNIST_SOURCE=bundled``) so that the stored
 numbers are the same on every machine. Timing metadata is not recorded and
 ``language_info`` is reduced to the language name, so that re-running a
 notebook changes only what its cells print. The script fails if a cell raises.
+
+:func:`run_notebook` is also what the full-size test and benchmark use: it runs a
+notebook with a chosen MNIST source and reports its wall time and the peak resident
+memory of its kernel.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -26,33 +31,66 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def execute(path: Path, timeout: int) -> float:
-    """Execute one notebook in place; return the wall time in seconds."""
-    nb = nbformat.read(path, as_version=4)
-    env_backup = dict(os.environ)
-    os.environ.pop("MPLBACKEND", None)  # the notebooks draw with the inline backend
-    os.environ["SIAMESE_MNIST_SOURCE"] = "bundled"
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    start = time.perf_counter()
+@dataclass(frozen=True)
+class NotebookRun:
+    """What one execution of a notebook cost, and the executed notebook."""
+
+    notebook: nbformat.NotebookNode
+    seconds: float
+    #: Peak resident memory of the kernel process (``VmHWM``) in MiB; None off Linux.
+    peak_mib: float | None
+
+
+def kernel_peak_mib(pid: int | None) -> float | None:
+    """The peak resident set size (``VmHWM``) of a live process in MiB, or None if unknown."""
     try:
-        client = NotebookClient(
-            nb,
-            timeout=timeout,
-            kernel_name="python3",
-            resources={"metadata": {"path": str(path.parent)}},
-            record_timing=False,
-        )
-        client.execute()
-    finally:
-        os.environ.clear()
-        os.environ.update(env_backup)
-    seconds = time.perf_counter() - start
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # the kernel reports kB
+    except (OSError, TypeError, ValueError):
+        return None
+    return None
+
+
+def run_notebook(path: Path, *, source: str = "bundled", timeout: int = 900) -> NotebookRun:
+    """Execute a notebook in a fresh kernel with ``SIAMESE_MNIST_SOURCE=source``.
+
+    The kernel's peak memory is read from ``/proc/<pid>/status`` after every cell, while
+    the kernel is still alive (the peak never decreases, so the last reading is the peak).
+    """
+    nb = nbformat.read(path, as_version=4)
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}  # inline plots
+    env["SIAMESE_MNIST_SOURCE"] = source
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    peak: list[float | None] = [None]
+
+    def record_peak(**_):
+        peak[0] = kernel_peak_mib(client.km.provisioner.pid if client.km.provisioner else None)
+
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+        record_timing=False,
+        on_cell_executed=record_peak,
+    )
+    start = time.perf_counter()
+    client.execute(env=env)
+    return NotebookRun(nb, time.perf_counter() - start, peak[0])
+
+
+def execute(path: Path, timeout: int) -> float:
+    """Execute one notebook in place on the bundled split; return the wall time in seconds."""
+    run = run_notebook(path, source="bundled", timeout=timeout)
+    nb = run.notebook
     nb.metadata["language_info"] = {"name": "python"}
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
     nbformat.validate(nb)
     nbformat.write(nb, path)
-    return seconds
+    return run.seconds
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -254,6 +254,23 @@ def test_identical_rows_are_at_distance_exactly_zero():
     assert metrics.squared_distances(near, near)[0, 1] == pytest.approx(1e-6, rel=1e-3)
 
 
+def test_the_rounding_rule_uses_each_pair_own_norms():
+    # Rows of very different sizes in one call: duplicates of large rows are exactly 0 apart,
+    # while two small rows 1e-6 apart (squared distance 1e-12, far above their own rounding
+    # noise of about 1e-21) keep their distance although it is below the large rows' noise.
+    rng = np.random.default_rng(8)
+    big = 1e3 * rng.normal(size=(3, 4))
+    small = 1e-3 * rng.normal(size=(1, 4))
+    step = np.zeros((1, 4))
+    step[0, 0] = 1e-6
+    rows = np.vstack([big, big, small, small + step])
+    sq = metrics.squared_distances(rows, rows)
+    for i in range(3):
+        assert sq[i, i + 3] == 0.0 and sq[i + 3, i] == 0.0  # exact by the rule
+    assert sq[6, 7] == pytest.approx(1e-12, rel=1e-3)
+    assert sq[0, 1] == pytest.approx(np.sum((big[0] - big[1]) ** 2), rel=1e-9)
+
+
 def test_squared_distances_rejects_mismatched_shapes():
     with pytest.raises(ValueError, match="same d"):
         metrics.squared_distances(np.zeros((2, 3)), np.zeros((2, 4)))

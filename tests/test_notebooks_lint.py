@@ -81,7 +81,7 @@ def lint(nb: dict, filename: str) -> list[str]:
         if not text.startswith("# EXERCISE"):
             problems.append(f"exercise cell {i} does not start with '# EXERCISE'")
         hint = cells[i + 1] if i + 1 < len(cells) else {}
-        if hint.get("cell_type") != "markdown" or "<summary>Hint</summary>" not in source(hint):
+        if hint.get("cell_type") != "markdown" or "<summary>Hint" not in source(hint):
             problems.append(f"exercise cell {i} is not followed by a Hint cell")
         check = cells[i + 2] if i + 2 < len(cells) else {}
         if (

@@ -15,7 +15,8 @@ says so (chained ``from`` the original error); the unfilled stub's
 
 Every check is deterministic (fixed seeds) and fast. One module per notebook:
 ``images`` (02), ``plots`` (03), ``batches`` (04), ``embedding`` (05),
-``siamese`` (06), ``loss`` (07); ``_shared`` holds what they have in common.
+``siamese`` (06), ``loss`` (07), ``retrieval`` (08); ``_shared`` holds what they have
+in common.
 """
 
 from .batches import check_create_batch
@@ -23,6 +24,7 @@ from .embedding import check_embedding_model
 from .images import check_normalized_images
 from .loss import check_triplet_loss
 from .plots import check_plot_triplets
+from .retrieval import check_precision_at_1
 from .siamese import check_siamese_network
 
 __all__ = [
@@ -30,6 +32,7 @@ __all__ = [
     "check_embedding_model",
     "check_normalized_images",
     "check_plot_triplets",
+    "check_precision_at_1",
     "check_siamese_network",
     "check_triplet_loss",
 ]
