@@ -186,13 +186,46 @@ def plot_with_figure(examples):
     return fig
 
 
+def plot_shown_then_closed(examples):
+    fig, _ = plot_with_subplots(examples)
+    plt.show()
+    plt.close(fig)
+
+
+def plot_displayed_then_closed(examples):
+    from IPython.display import display
+
+    fig, _ = plot_with_subplots(examples)
+    display(fig)
+    plt.close(fig)
+
+
+def plot_with_fig_show(examples):
+    fig, _ = plot_with_subplots(examples)
+    fig.show()
+
+
 @pytest.mark.parametrize(
-    "plot", [plot_with_pyplot, plot_with_subplots, plot_with_figure, helpers.plot_triplets]
+    "plot",
+    [
+        plot_with_pyplot,
+        plot_with_subplots,
+        plot_with_figure,
+        helpers.plot_triplets,
+        plot_shown_then_closed,
+        plot_displayed_then_closed,
+        plot_with_fig_show,
+    ],
 )
 def test_plot_triplets_accepts_right_solutions(capsys, plot):
-    assert_passes(capsys, checks.check_plot_triplets, plot)
+    from IPython.core import display_functions
+    from matplotlib.figure import Figure
+
+    show, display, init = plt.show, display_functions.display, Figure.__init__
+    assert_passes(capsys, checks.check_plot_triplets, plot)  # one line: display printed nothing
     assert plt.get_fignums() == []  # nothing left to be shown twice
-    assert plt.show is not plot_checks._no_show
+    assert plt.show is show and plt.show is not plot_checks._no_show
+    assert display_functions.display is display and Figure.__init__ is init
 
 
 def pyplot_plot(*, layout=(1, 3), order=(0, 1, 2), shape=(28, 28), titles=TITLES, count=3):
@@ -432,6 +465,30 @@ def returns_two(x, y, batch_size=256, rng=None):
     return create_batch_loop(x, y, batch_size, rng)[:2]
 
 
+def _first_classmates_only(x, y, rng):
+    a, _, n = _right(x, y, rng)
+    same = np.flatnonzero(y == y[a])
+    return a, rng.choice(same[same != a][:3]), n
+
+
+def _negatives_from_first_rows(x, y, rng):
+    a, p, _ = _right(x, y, rng)
+    return a, p, rng.choice(np.flatnonzero(y != y[a])[:10])
+
+
+def _last_classmate_never(x, y, rng):
+    a, _, n = _right(x, y, rng)
+    same = np.flatnonzero(y == y[a])
+    same = same[same != a]
+    return a, same[int(rng.random() * (len(same) - 1))], n
+
+
+def _next_classmate(x, y, rng):
+    a, _, n = _right(x, y, rng)
+    same = np.flatnonzero(y == y[a])
+    return a, same[(np.flatnonzero(same == a)[0] + 1) % len(same)], n
+
+
 BATCH_MISTAKES = {
     "stub": (stub, "not implemented create_batch yet"),
     "arbitrary error": (broken, "Your create_batch raised KeyError.*called as create_batch"),
@@ -457,6 +514,26 @@ BATCH_MISTAKES = {
     "python random": (triplet_maker(_python_random), "from the rng argument"),
     "own fixed seed": (fixed_seed_batch, "Different rng seeds gave the same batch"),
     "rng=None not handled": (no_default_rng, r"rng=None.*np.random.default_rng\(\)"),
+    "positives from the first classmates": (
+        triplet_maker(_first_classmates_only),
+        "only the first 4 members of each class are ever positives",
+    ),
+    "negatives from the first rows": (
+        triplet_maker(_negatives_from_first_rows),
+        "negatives come only from the first 20 rows",
+    ),
+    "last classmate never a positive": (
+        triplet_maker(_last_classmate_never),
+        "never appear as a positive.*LAST member",
+    ),
+    "last row never an anchor": (
+        triplet_maker(lambda x, y, rng: _right(x, y, rng, a=rng.integers(len(x) - 1))),
+        "row 47 never appears as an anchor.*LAST member",
+    ),
+    "positive derived from the anchor": (
+        triplet_maker(_next_classmate),
+        "always with the same positive",
+    ),
 }
 
 
@@ -518,6 +595,28 @@ def lambda_normalised():
     return keras.Model(inputs, outputs, name="embedding")
 
 
+def functional_relu_layer(emb_size=64):
+    inputs = keras.Input(shape=(784,))
+    x = keras.layers.ReLU()(keras.layers.Dense(64)(inputs))
+    outputs = keras.layers.UnitNormalization()(keras.layers.Dense(emb_size)(x))
+    return keras.Model(inputs, outputs, name="embedding")
+
+
+@pytest.mark.parametrize(
+    "build, emb_size",
+    [
+        (lambda: sequential_l2(), 64),
+        (lambda: sequential_l2(emb_size=8), 8),
+        (lambda_normalised, 16),
+        (functional_relu_layer, 64),
+    ],
+)
+def test_embedding_model_accepts_the_exercise_architecture(capsys, build, emb_size):
+    keras.utils.set_random_seed(0)
+    out = assert_passes(capsys, checks.check_embedding_model, build(), emb_size=emb_size)
+    assert f"Dense(64, relu) → Dense({emb_size}) → UnitNormalization" in out
+
+
 @pytest.mark.parametrize(
     "build, emb_size, kind",
     [
@@ -530,9 +629,32 @@ def lambda_normalised():
         (lambda: helpers.build_embedding_model(kind="conv", emb_size=32), 32, "L2-normalised"),
     ],
 )
-def test_embedding_model_accepts_right_models(capsys, build, emb_size, kind):
+def test_embedding_model_accepts_right_models_of_any_architecture(capsys, build, emb_size, kind):
     keras.utils.set_random_seed(0)
-    assert kind in assert_passes(capsys, checks.check_embedding_model, build(), emb_size=emb_size)
+    out = assert_passes(
+        capsys, checks.check_embedding_model, build(), emb_size=emb_size, architecture=None
+    )
+    assert kind in out
+
+
+@pytest.mark.parametrize(
+    "build, message",
+    [
+        (lambda: helpers.build_embedding_model(kind="original"), "ends with a sigmoid"),
+        (lambda: functional("sigmoid"), "ends with a sigmoid, the original course's recipe"),
+        (lambda: helpers.build_embedding_model(), "a convnet, like the course's"),
+        (lambda: helpers.build_embedding_model(kind="mlp"), r"Dense\(256, relu\) → Dense\(64\)"),
+    ],
+)
+def test_embedding_model_enforces_the_exercise_architecture(build, message):
+    keras.utils.set_random_seed(0)
+    with pytest.raises(AssertionError, match=message):
+        checks.check_embedding_model(build())
+
+
+def test_embedding_model_rejects_an_unknown_architecture():
+    with pytest.raises(ValueError, match="architecture"):
+        checks.check_embedding_model(sequential_l2(), architecture="conv")
 
 
 def two_outputs():
@@ -564,6 +686,29 @@ class SubclassedEmbedding(keras.Model):
         return self.normalize(self.dense(x))
 
 
+def frozen_hidden_layer():
+    model = sequential_l2()
+    model.layers[0].trainable = False
+    return model
+
+
+def with_last_layer(layer, hidden="relu"):
+    return lambda: keras.Sequential(
+        [
+            keras.Input(shape=(784,)),
+            keras.layers.Dense(64, activation=hidden),
+            keras.layers.Dense(64),
+            layer,
+        ],
+        name="embedding",
+    )
+
+
+def with_dropout():
+    layers = [keras.layers.Dropout(0.3), *sequential_l2().layers]
+    return keras.Sequential([keras.Input(shape=(784,)), *layers], name="embedding")
+
+
 MODEL_MISTAKES = {
     "a function": (lambda: sequential_l2, "You passed a function"),
     "a layer": (lambda: keras.layers.Dense(64), "single Dense layer, not a model"),
@@ -581,6 +726,23 @@ MODEL_MISTAKES = {
     "softmax output": (lambda: functional("softmax"), "softmax"),
     "NaN output": (nan_output, "NaN or inf"),
     "not named": (lambda: functional(name="my_model"), "name it 'embedding'"),
+    "a frozen layer": (
+        frozen_hidden_layer,
+        "'dense.*' \\(Dense\\) of your embedding model are frozen",
+    ),
+    "no nonlinearity": (
+        with_last_layer(keras.layers.UnitNormalization(), hidden=None),
+        "no nonlinearity",
+    ),
+    "normalised across the batch": (
+        with_last_layer(keras.layers.Lambda(lambda t: ops.normalize(t, axis=0))),
+        "other images of its batch",
+    ),
+    "divided by the norm of the batch": (
+        with_last_layer(keras.layers.Lambda(lambda t: t / ops.norm(t))),
+        "other images of its batch",
+    ),
+    "dropout": (with_dropout, "computes something else in training"),
 }
 
 
@@ -627,9 +789,38 @@ def siamese_ops_concatenate(embedding_model):
 def test_siamese_network_accepts_right_networks(capsys, build_embedding, build_siamese):
     keras.utils.set_random_seed(0)
     embedding_model = build_embedding()
+    siamese = build_siamese(embedding_model)
+    assert_passes(capsys, checks.check_siamese_network, siamese, embedding_model)
     assert_passes(
-        capsys, checks.check_siamese_network, build_siamese(embedding_model), embedding_model
+        capsys, checks.check_siamese_network, siamese, embedding_model, build=build_siamese
     )
+
+
+GLOBAL_EMBEDDING = {}
+
+
+def siamese_of_the_global_model(embedding_model):
+    return siamese_functional(GLOBAL_EMBEDDING["model"])
+
+
+def siamese_with_a_new_model(embedding_model):
+    return siamese_functional(sequential_l2(emb_size=8))
+
+
+@pytest.mark.parametrize(
+    "make_build, message",
+    [
+        (lambda: siamese_of_the_global_model, "still uses the global embedding_model"),
+        (lambda: siamese_with_a_new_model, "Called with another embedding model.*does not use it"),
+        (lambda: siamese_functional(sequential_l2()), "pass build=build_siamese_network, without"),
+    ],
+)
+def test_siamese_network_calls_the_builder_with_another_model(make_build, message):
+    keras.utils.set_random_seed(0)
+    embedding_model = GLOBAL_EMBEDDING["model"] = sequential_l2(emb_size=8)
+    siamese = siamese_functional(embedding_model)  # what the learner's builder gave the cell
+    with pytest.raises(AssertionError, match=message):
+        checks.check_siamese_network(siamese, embedding_model, build=make_build())
 
 
 def siamese_with(make_outputs, names=("anchor", "positive", "negative"), shape=(784,)):
@@ -667,6 +858,16 @@ def extra_dense(embedding_model, inputs):
 
 def reordered(order):
     return lambda e, inputs: keras.layers.Concatenate()([e(inputs[i]) for i in order])
+
+
+def negative_cut_from_gradient(embedding_model, inputs):
+    e_a, e_p, e_n = (embedding_model(t) for t in inputs)
+    return keras.layers.Concatenate()([e_a, e_p, ops.stop_gradient(e_n)])
+
+
+def freezes_one_layer(embedding_model):
+    embedding_model.layers[0].trainable = False
+    return siamese_functional(embedding_model)
 
 
 def frozen_siamese(embedding_model):
@@ -709,6 +910,19 @@ SIAMESE_MISTAKES = {
     "two inputs": (two_inputs, "2 input"),
     "28x28 inputs": (siamese_with(flatten_28x28, shape=(28, 28)), r"expected \(None, 784\)"),
     "frozen embedding model": (frozen_siamese, "no trainable weights"),
+    "one frozen layer": (freezes_one_layer, "inside your Siamese network are frozen"),
+    "negative cut from the gradient": (
+        siamese_with(negative_cut_from_gradient),
+        "No gradient flows from the negative branch",
+    ),
+    "dropout after the concatenation": (
+        siamese_with(lambda e, inputs: keras.layers.Dropout(0.5)(concat()(e, inputs))),
+        "computes something else in training",
+    ),
+    "noise after the concatenation": (
+        siamese_with(lambda e, inputs: keras.layers.GaussianNoise(0.1)(concat()(e, inputs))),
+        "computes something else in training",
+    ),
 }
 
 
@@ -759,8 +973,12 @@ def make_loss(
     emb_size=None,
     margin=None,
     default_alpha=0.2,
+    cut=None,
 ):
-    """A triplet loss with one deliberate change (``margin`` replaces the alpha argument)."""
+    """A triplet loss with one deliberate change (``margin`` replaces the alpha argument).
+
+    ``cut="pos"`` or ``"neg"`` stops the gradient of that distance.
+    """
 
     def triplet_loss(y_true, y_pred, alpha=default_alpha):
         size = emb_size or y_pred.shape[-1] // 3
@@ -770,6 +988,8 @@ def make_loss(
             y_pred[:, 2 * size :],
         )
         pos_dist, neg_dist = distance(anchor - positive), distance(anchor - negative)
+        pos_dist = ops.stop_gradient(pos_dist) if cut == "pos" else pos_dist
+        neg_dist = ops.stop_gradient(neg_dist) if cut == "neg" else neg_dist
         if swap:
             pos_dist, neg_dist = neg_dist, pos_dist
         loss = pos_dist - neg_dist + (alpha if margin is None else margin)
@@ -799,6 +1019,14 @@ def numpy_loss(y_true, y_pred, alpha=0.2):
     pos_dist = np.sum((anchor - positive) ** 2, axis=-1)
     neg_dist = np.sum((anchor - negative) ** 2, axis=-1)
     return np.maximum(pos_dist - neg_dist + alpha, 0.0)
+
+
+def loss_len_of_a_row(y_true, y_pred, alpha=0.2):
+    emb_size = len(y_pred[0]) // 3  # fine eagerly, a TypeError on a symbolic tensor
+    anchor, positive, negative = (y_pred[:, k * emb_size : (k + 1) * emb_size] for k in range(3))
+    pos_dist = ops.sum(ops.square(anchor - positive), axis=-1)
+    neg_dist = ops.sum(ops.square(anchor - negative), axis=-1)
+    return ops.maximum(pos_dist - neg_dist + alpha, 0.0)
 
 
 def returns_nothing(y_true, y_pred, alpha=0.2):
@@ -838,6 +1066,15 @@ LOSS_MISTAKES = {
         r"in 2 ways: \(1\) you swapped the positive and the negative.*\(2\) you forgot the max",
     ),
     "something else": (make_loss(lambda d: 2 * ops.sum(ops.square(d), axis=-1)), "first three"),
+    "len() of a symbolic row": (loss_len_of_a_row, "fails inside model.compile.*len"),
+    "stop_gradient on neg_dist": (
+        make_loss(lambda d: ops.sum(ops.square(d), axis=-1), cut="neg"),
+        "no gradient flows through the term ‖a−n‖²",
+    ),
+    "stop_gradient on pos_dist": (
+        make_loss(lambda d: ops.sum(ops.square(d), axis=-1), cut="pos"),
+        "no gradient flows through the term ‖a−p‖²",
+    ),
 }
 
 
@@ -875,3 +1112,71 @@ def test_reference_loss_matches_a_brute_force_loop():
     assert np.allclose(loss_checks._reference_loss(y_pred, 0.2), expected)
     # the batch mixes triplets with a zero and a positive loss, so that a missing max shows
     assert 5 < np.sum(np.array(expected) == 0) < 35  # exact: max(..., 0.0) returns 0.0 itself
+
+
+def finite_difference_gradient(func, x, step=1e-6):
+    """Central differences of the scalar func at x (float64), one coordinate at a time."""
+    grad = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        shifted = [x.copy(), x.copy()]
+        shifted[0][index] += step
+        shifted[1][index] -= step
+        grad[index] = (func(shifted[0]) - func(shifted[1])) / (2 * step)
+    return grad
+
+
+def test_reference_gradient_matches_finite_differences():
+    y_pred = loss_checks._gradient_batch().astype(np.float64)
+    expected = finite_difference_gradient(
+        lambda y: loss_checks._reference_loss(y, 0.2).sum(), y_pred
+    )
+    # the batch keeps every triplet 0.01 away from the hinge, so a step of 1e-6 never crosses
+    # it; central differences of a quadratic are exact up to rounding (~1e-10 here)
+    np.testing.assert_allclose(loss_checks._reference_gradient(y_pred, 0.2), expected, atol=1e-6)
+    # with the gradient of one distance cut, only the other distance's terms remain
+    cut = loss_checks._reference_gradient(y_pred, 0.2, cut="neg")
+    assert not cut[:, 12:].any() and np.any(cut[:, :12])
+
+
+def test_gradient_batch_mixes_active_and_easy_triplets():
+    y_pred = loss_checks._gradient_batch()
+    losses = loss_checks._reference_loss(y_pred, 0.2)
+    assert 3 <= np.sum(losses > 0) <= len(losses) - 3  # so that a missing term shows
+
+
+def test_reference_training_step_matches_finite_differences():
+    images, kernel, bias = loss_checks._step_data()
+
+    def mean_loss(k, b):
+        y_pred = np.concatenate([x.astype(np.float64) @ k + b for x in images], axis=1)
+        return loss_checks._reference_loss(y_pred, 0.2).mean()
+
+    loss, new_kernel, new_bias = loss_checks._reference_step(images, kernel, bias)
+    k64, b64 = kernel.astype(np.float64), bias.astype(np.float64)
+    grad_kernel = finite_difference_gradient(lambda k: mean_loss(k, b64), k64)
+    grad_bias = finite_difference_gradient(lambda b: mean_loss(k64, b), b64)
+    assert loss == pytest.approx(mean_loss(k64, b64), rel=1e-12)
+    # SGD: w - lr * grad; finite differences of this piecewise quadratic are accurate to ~1e-9
+    np.testing.assert_allclose(new_kernel, k64 - 0.1 * grad_kernel, atol=1e-7)
+    np.testing.assert_allclose(new_bias, b64 - 0.1 * grad_bias, atol=1e-7)
+    y_pred = np.concatenate([x @ kernel + bias for x in images], axis=1)
+    hinge = loss_checks._reference_loss(y_pred, 0.2, clamp=False)
+    assert 2 <= np.sum(hinge > 0) <= 6  # the step sees active and easy triplets
+    assert np.all(np.abs(hinge) > 0.01)  # and none so close to 0 that rounding could flip it
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow branch")
+def test_gradients_helper_matches_hand_derivatives():
+    from helpers.checks._shared import autodiff_available, gradients
+
+    assert autodiff_available()
+    x = np.array([1.0, -2.0, 3.0], np.float32)
+    variable = keras.Variable(np.array([0.5, 2.0], np.float32))
+    (gx, unused), (gv,) = gradients(
+        lambda t, u: ops.sum(ops.square(t)) + ops.sum(variable * 3.0), [x, x], [variable]
+    )
+    np.testing.assert_allclose(gx, 2 * x, rtol=1e-6)  # d(sum t^2)/dt = 2t
+    np.testing.assert_allclose(gv, [3.0, 3.0], rtol=1e-6)
+    assert unused is None  # the sum does not depend on the second input
+    (through_numpy,), _ = gradients(lambda t: np.sum(np.asarray(t) ** 2), [x])
+    assert through_numpy is None

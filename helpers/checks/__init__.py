@@ -13,6 +13,15 @@ If the learner's code itself raises, the check raises ``AssertionError`` that
 says so (chained ``from`` the original error); the unfilled stub's
 ``NotImplementedError`` becomes "You have not implemented ... yet".
 
+Each check runs the learner's code the way the lesson will use it, not only on
+one input: a loss inside ``model.compile`` for one training step, compared with
+a numpy gradient of the formula; a model on batches with different batch mates,
+in training and in inference mode; a Siamese network's gradient through each
+branch, and its builder called on another model; a sampler over many seeds,
+until every example has had its chance in every role; a plot however it was shown.
+Gradients come from the active backend's autodiff through one function,
+``_shared.gradients`` (TensorFlow today).
+
 Every check is deterministic (fixed seeds) and fast. One module per notebook:
 ``images`` (02), ``plots`` (03), ``batches`` (04), ``embedding`` (05),
 ``siamese`` (06), ``loss`` (07), ``retrieval`` (08); ``_shared`` holds what they have

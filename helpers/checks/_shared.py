@@ -1,7 +1,8 @@
 """Machinery shared by the self-checks of every notebook.
 
 Nothing here knows about one exercise: calling the learner's code and turning
-its errors into messages, converting what it returns, seeding, wording.
+its errors into messages, converting what it returns, seeding, wording, and
+the one place that asks the active backend for gradients (:func:`gradients`).
 """
 
 from __future__ import annotations
@@ -134,3 +135,93 @@ def require_model(model, name: str, what: str) -> None:
             f"keras.Model: call it and pass the model it returns as {name}."
         )
     raise AssertionError(f"{name} must be a keras.Model, got {type(model).__name__}.")
+
+
+def layers_of(model) -> list:
+    """Every layer inside ``model``, nested models' layers included, each once, in order."""
+    found, seen = [], set()
+
+    def visit(layer) -> None:
+        for sub in getattr(layer, "layers", ()):
+            if id(sub) not in seen:
+                seen.add(id(sub))
+                found.append(sub)
+                visit(sub)
+
+    visit(model)
+    return found
+
+
+def frozen_layers(model) -> list:
+    """The layers inside ``model`` that own weights but were frozen (``trainable=False``)."""
+    return [
+        layer
+        for layer in layers_of(model)
+        if not getattr(layer, "layers", None) and layer.weights and not layer.trainable
+    ]
+
+
+def autodiff_available() -> bool:
+    """True when :func:`gradients` has a branch for the active Keras backend."""
+    return keras.backend.backend() in _GRADIENT_BACKENDS
+
+
+def gradients(loss_fn: Callable, inputs=(), variables=()) -> tuple[list, list]:
+    """Gradients of ``sum(loss_fn(*inputs))`` with the active backend's autodiff.
+
+    The one place where the checks differentiate: everything else is
+    backend-neutral ``keras`` code. Only TensorFlow has a branch today; a JAX or
+    PyTorch branch is one more function in ``_GRADIENT_BACKENDS`` with the same
+    contract (for JAX, run ``loss_fn`` inside ``keras.StatelessScope`` so that the
+    variables become function arguments; for PyTorch, ``torch.autograd.grad`` with
+    ``allow_unused=True``).
+
+    Parameters
+    ----------
+    loss_fn : callable
+        Maps the input tensors to a tensor (summed to a scalar here). It may read
+        ``variables`` implicitly, e.g. by calling a model that owns them.
+    inputs : sequence of arrays or tensors
+        Passed to ``loss_fn`` as tensors; the gradient is taken with respect to each.
+    variables : sequence of keras.Variable
+        Weights that ``loss_fn`` uses; the gradient is taken with respect to each.
+
+    Returns
+    -------
+    tuple of two lists
+        The gradients with respect to ``inputs`` and to ``variables``, as float64 numpy
+        arrays, with None where the sum does not depend on it (e.g. a numpy detour).
+
+    Raises
+    ------
+    NotImplementedError
+        On a backend without a branch; ask :func:`autodiff_available` first.
+
+    Examples
+    --------
+    >>> (grad,), _ = gradients(lambda t: keras.ops.square(t), [np.array([1.0, 2.0])])
+    >>> grad
+    array([2., 4.])
+    """
+    backend = keras.backend.backend()
+    if backend not in _GRADIENT_BACKENDS:
+        raise NotImplementedError(f"the self-checks cannot differentiate on the {backend} backend")
+    grads = _GRADIENT_BACKENDS[backend](loss_fn, list(inputs), list(variables))
+    as_numpy = [None if g is None else np.asarray(g, dtype=np.float64) for g in grads]
+    return as_numpy[: len(inputs)], as_numpy[len(inputs) :]
+
+
+def _tensorflow_gradients(loss_fn: Callable, inputs: list, variables: list) -> list:
+    import tensorflow as tf
+
+    tensors = [tf.convert_to_tensor(x) for x in inputs]
+    with tf.GradientTape() as tape:  # it also watches every variable that loss_fn reads
+        for tensor in tensors:
+            tape.watch(tensor)
+        total = tf.reduce_sum(tf.convert_to_tensor(loss_fn(*tensors)))
+    grads = tape.gradient(total, [*tensors, *variables])
+    return [None if g is None else tf.convert_to_tensor(g).numpy() for g in grads]
+
+
+#: The active backend's name -> its gradient function (see :func:`gradients`).
+_GRADIENT_BACKENDS = {"tensorflow": _tensorflow_gradients}

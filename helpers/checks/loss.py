@@ -13,7 +13,17 @@ from itertools import product
 import keras
 import numpy as np
 
-from ._shared import call_learner, explain_when, passed, require_function, to_numpy
+from .._validation import error_text
+from ._shared import (
+    ROLES,
+    autodiff_available,
+    call_learner,
+    explain_when,
+    gradients,
+    passed,
+    require_function,
+    to_numpy,
+)
 
 #: Absolute tolerance when comparing a loss with the numpy reference.
 _ATOL = 1e-5
@@ -107,6 +117,10 @@ _explain_alpha_error = explain_when(
 def check_triplet_loss(triplet_loss: Callable) -> None:
     """Check ``triplet_loss(y_true, y_pred, alpha=0.2)`` against FaceNet's formula in numpy.
 
+    The loss is called on random batches (several embedding sizes and margins), its
+    gradient is compared with the formula's, and it trains a tiny Siamese-shaped model
+    for one step inside ``model.compile``, the way notebook 8 uses it.
+
     Examples
     --------
     >>> checks.check_triplet_loss(triplet_loss)
@@ -120,12 +134,15 @@ def check_triplet_loss(triplet_loss: Callable) -> None:
     _check_loss_values(out, y_pred, 0.2)
     _check_alpha(triplet_loss)
     _check_emb_size(triplet_loss)
-    gradient = (
-        ", and its gradient stays finite when a = p = n" if _check_gradient(triplet_loss) else ""
-    )
+    gradient = ""
+    if autodiff_available():
+        _check_gradient_exists(triplet_loss)
+        _check_gradient_values(triplet_loss)
+        gradient = ", its gradient is FaceNet's (and finite when a = p = n)"
+    _check_training_step(triplet_loss)
     passed(
         "Your triplet loss matches FaceNet's on 5 random batches (embedding sizes 64, 5 and 2, "
-        f"three margins){gradient}. Well done!"
+        f"three margins){gradient}, and it trains a model inside model.compile. Well done!"
     )
 
 
@@ -182,6 +199,17 @@ def _check_loss_values(out: np.ndarray, y_pred: np.ndarray, alpha: float) -> Non
             f"Your loss is {alpha} for every triplet, as if all embeddings were zero: you used "
             "y_true, which is only a dummy target of zeros. The embeddings are in y_pred."
         )
+    reference = _reference_loss(y_pred, alpha)
+    easy = reference == 0  # exact: np.maximum returns the 0.0 itself
+    if (
+        easy.any()
+        and np.allclose(out[~easy], reference[~easy], rtol=1e-4, atol=_ATOL)
+        and np.allclose(out[easy], out[easy][0], rtol=1e-4, atol=_ATOL)
+    ):
+        raise AssertionError(
+            f"The triplets that already satisfy the margin get {out[easy][0]:.3g} instead of 0: "
+            "the hinge is max(·, 0), exactly 0 for easy triplets: ops.maximum(..., 0.0)."
+        )
     found = [_MISTAKES[mistake] for mistake in _identify_mistakes(out, y_pred, alpha)]
     if len(found) == 1:
         raise AssertionError(f"{found[0][0].upper()}{found[0][1:]}.")
@@ -190,7 +218,6 @@ def _check_loss_values(out: np.ndarray, y_pred: np.ndarray, alpha: float) -> Non
         raise AssertionError(
             f"Your triplet loss differs from FaceNet's {_FORMULA} in {len(found)} ways: {listed}."
         )
-    reference = _reference_loss(y_pred, alpha)
     raise AssertionError(
         f"Your triplet loss gives {np.round(out[:3], 4).tolist()} on the first three triplets "
         f"where FaceNet's {_FORMULA} gives {np.round(reference[:3], 4).tolist()}. Split y_pred "
@@ -265,40 +292,204 @@ def _check_emb_size(triplet_loss) -> None:
             )
 
 
-def _check_gradient(triplet_loss) -> bool:
-    """The gradient must exist (keras.ops, not numpy) and be finite when a = p = n.
-
-    Returns False, without checking, on a backend other than TensorFlow.
-    """
-    if keras.backend.backend() != "tensorflow":
-        return False
-    import tensorflow as tf
-
+def _check_gradient_exists(triplet_loss) -> None:
+    """The gradient must exist (keras.ops, not numpy) and be finite when a = p = n."""
     base = np.random.default_rng(9).normal(size=(4, 8)).astype(np.float32)
-    y_pred = tf.convert_to_tensor(np.concatenate([base, base, base], axis=1))
-    with tf.GradientTape() as tape:
-        tape.watch(y_pred)
-        loss = call_learner(
-            triplet_loss,
-            "triplet_loss",
-            tf.zeros_like(y_pred),
-            y_pred,
-            alpha=0.2,
-            hint="it was called on a batch where anchor = positive = negative",
-        )
-        total = tf.reduce_sum(tf.convert_to_tensor(loss))
-    grad = tape.gradient(total, y_pred)
+    y_pred = np.concatenate([base, base, base], axis=1)
+    (grad,), _ = gradients(lambda t: _call_on(triplet_loss, t, _SAME_POINT_HINT), [y_pred])
     if grad is None:
         raise AssertionError(
             "Keras cannot compute the gradient of your loss: it leaves the tensor world (numpy "
             "functions, .numpy(), float(...)). Write it with keras.ops only: ops.sum, "
             "ops.square, ops.maximum."
         )
-    if not np.all(np.isfinite(grad.numpy())):
+    if not np.all(np.isfinite(grad)):
         raise AssertionError(
             "Your loss values are right, but its gradient is NaN when anchor = positive = "
             "negative: a square root (** 0.5, ops.sqrt, ops.norm) has an infinite slope at 0, "
             "even if you square it again. Compute ops.sum(ops.square(anchor - positive), axis=-1) "
             "directly, as FaceNet does, with no square root."
         )
-    return True
+
+
+_SAME_POINT_HINT = "it was called on a batch where anchor = positive = negative"
+
+
+def _call_on(triplet_loss, y_pred, hint: str):
+    return call_learner(
+        triplet_loss,
+        "triplet_loss",
+        keras.ops.zeros_like(y_pred),
+        y_pred,
+        alpha=0.2,
+        hint=hint,
+    )
+
+
+def _reference_gradient(y_pred: np.ndarray, alpha: float, *, cut: str | None = None):
+    """d(sum of the losses)/d(y_pred) in numpy; ``cut`` drops the gradient of one distance.
+
+    With D = ‖a−p‖² − ‖a−n‖² + alpha, each triplet with D > 0 contributes
+    dD/da = 2(a−p) − 2(a−n), dD/dp = −2(a−p), dD/dn = 2(a−n); the others contribute 0.
+    ``cut="pos"`` or ``"neg"`` is the gradient when that distance is a constant
+    (``ops.stop_gradient``).
+    """
+    y_pred = np.asarray(y_pred, np.float64)
+    emb = y_pred.shape[-1] // 3
+    anchor, positive, negative = y_pred[:, :emb], y_pred[:, emb : 2 * emb], y_pred[:, 2 * emb :]
+    active = (_reference_loss(y_pred, alpha) > 0)[:, None]
+    from_pos = (2 * (anchor - positive), -2 * (anchor - positive), 0 * negative)
+    from_neg = (-2 * (anchor - negative), 0 * positive, 2 * (anchor - negative))
+    parts = [
+        (p if cut != "pos" else 0) + (n if cut != "neg" else 0)
+        for p, n in zip(from_pos, from_neg, strict=True)
+    ]
+    return np.concatenate(parts, axis=1) * active
+
+
+def _gradient_batch() -> np.ndarray:
+    """Triplets whose losses are zero or positive, none within 0.01 of the hinge at 0."""
+    y_pred = _triplet_batch(6, 12, seed=11)
+    emb = 6
+    a, p, n = y_pred[:, :emb], y_pred[:, emb : 2 * emb], y_pred[:, 2 * emb :]
+    delta = np.sum((a - p) ** 2, axis=1) - np.sum((a - n) ** 2, axis=1) + 0.2
+    keep = np.abs(delta) > 0.01
+    return y_pred[keep]
+
+
+def _check_gradient_values(triplet_loss) -> None:
+    """The gradient with respect to y_pred must be FaceNet's, term by term."""
+    y_pred = _gradient_batch()
+    hint = f"it was called on y_pred of shape {y_pred.shape} to compute its gradient"
+    (grad,), _ = gradients(lambda t: _call_on(triplet_loss, t, hint), [y_pred])
+    expected = _reference_gradient(y_pred, 0.2)
+    if np.allclose(grad, expected, rtol=1e-4, atol=1e-5):
+        return
+    emb = y_pred.shape[-1] // 3
+    terms = (
+        ("neg", "‖a−n‖² (neg_dist)", "push the negative away from the anchor"),
+        ("pos", "‖a−p‖² (pos_dist)", "pull the positive and the anchor together"),
+    )
+    for cut, term, effect in terms:
+        if np.allclose(grad, _reference_gradient(y_pred, 0.2, cut=cut), rtol=1e-4, atol=1e-5):
+            raise AssertionError(
+                f"Your loss values are right, but no gradient flows through the term {term}, "
+                f"so training would never {effect}. Remove ops.stop_gradient (or any detour "
+                "through numpy or a constant) around that distance and compute it from y_pred "
+                "with keras.ops."
+            )
+    parts = [slice(0, emb), slice(emb, 2 * emb), slice(2 * emb, 3 * emb)]
+    wrong = [
+        (role, part)
+        for role, part in zip(ROLES, parts, strict=True)
+        if not np.allclose(grad[:, part], expected[:, part], rtol=1e-4, atol=1e-5)
+    ]
+    role, part = wrong[0]
+    row = int(np.argmax(np.abs(grad[:, part] - expected[:, part]).max(axis=1)))
+    raise AssertionError(
+        "Your loss values are right, but its gradient with respect to the "
+        f"{' and the '.join(r for r, _ in wrong)} is not FaceNet's (for one {role}: "
+        f"{np.round(grad[row, part][:3], 4).tolist()} instead of "
+        f"{np.round(expected[row, part][:3], 4).tolist()}), so training would go the wrong "
+        "way: compute the loss from y_pred with keras.ops only, with no ops.stop_gradient "
+        "and no constant in place of a tensor."
+    )
+
+
+#: The tiny Siamese-shaped model of :func:`_check_training_step`: images, embedding, batch.
+_STEP_SHAPES = {"image": 6, "emb": 4, "batch": 8}
+_STEP_LEARNING_RATE = 0.1
+
+
+def _step_data() -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Three batches of 'images' and the initial kernel and bias of the shared Dense layer.
+
+    Every number is a small multiple of 1/4 or 1/8, so that the forward and backward
+    matrix products are exact even in TensorFloat-32 (the default for float32 matrix
+    products on recent NVIDIA GPUs): only the loss itself is rounded.
+    """
+    rng = np.random.default_rng(12)
+    image, emb, batch = _STEP_SHAPES["image"], _STEP_SHAPES["emb"], _STEP_SHAPES["batch"]
+    images = [(rng.integers(-4, 5, size=(batch, image)) / 4).astype(np.float32) for _ in range(3)]
+    kernel = (rng.integers(-4, 5, size=(image, emb)) / 8).astype(np.float32)
+    bias = (rng.integers(-2, 3, size=emb) / 8).astype(np.float32)
+    return images, kernel, bias
+
+
+def _reference_step(images, kernel, bias, alpha: float = 0.2):
+    """FaceNet's mean loss and one SGD step of the shared Dense layer, in numpy (float64)."""
+    kernel, bias = kernel.astype(np.float64), bias.astype(np.float64)
+    embeddings = [x.astype(np.float64) @ kernel + bias for x in images]
+    y_pred = np.concatenate(embeddings, axis=1)
+    batch, emb = len(y_pred), kernel.shape[1]
+    grad_y = _reference_gradient(y_pred, alpha) / batch  # Keras averages over the batch
+    grad_e = [grad_y[:, k * emb : (k + 1) * emb] for k in range(3)]
+    grad_kernel = sum(x.astype(np.float64).T @ g for x, g in zip(images, grad_e, strict=True))
+    grad_bias = sum(g.sum(axis=0) for g in grad_e)
+    loss = float(_reference_loss(y_pred, alpha).mean())
+    return (
+        loss,
+        kernel - _STEP_LEARNING_RATE * grad_kernel,
+        bias - _STEP_LEARNING_RATE * grad_bias,
+    )
+
+
+def _check_training_step(triplet_loss) -> None:
+    """Train a tiny Siamese-shaped model for one step with ``model.compile(loss=triplet_loss)``.
+
+    Keras traces the loss into a graph there, where ``y_pred`` is symbolic: code that works
+    eagerly (``len(y_pred[0])``, numpy, ``.numpy()``) may fail. The reported loss and the
+    updated weights must equal FaceNet's, computed in numpy.
+    """
+    images, kernel, bias = _step_data()
+    # zeros, then set_weights, and explicit names: building this model draws no random numbers
+    # and no automatic layer names, so the notebook's later cells see the same seeds and names
+    inputs = [keras.Input(shape=(_STEP_SHAPES["image"],), name=role) for role in ROLES]
+    shared = keras.layers.Dense(
+        _STEP_SHAPES["emb"], kernel_initializer="zeros", name="check_shared_embedding"
+    )
+    joined = keras.layers.Concatenate(axis=-1, name="check_concatenate")
+    model = keras.Model(inputs, joined([shared(t) for t in inputs]), name="check_tiny_siamese")
+    shared.set_weights([kernel, bias])
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=_STEP_LEARNING_RATE), loss=triplet_loss
+    )
+    targets = np.zeros((_STEP_SHAPES["batch"], 3 * _STEP_SHAPES["emb"]), np.float32)
+    try:
+        reported = model.train_on_batch(images, targets)
+    except NotImplementedError as exc:
+        raise AssertionError(
+            "Your triplet_loss works when called directly, but fails inside "
+            f"model.compile(loss=triplet_loss), where y_pred is a symbolic tensor "
+            f"({error_text(exc).rstrip('.')}): use keras.ops only, no numpy functions, "
+            ".numpy() or float()."
+        ) from exc
+    except Exception as exc:  # the learner's loss may raise anything once traced
+        raise AssertionError(
+            "Your triplet_loss works when called directly, but fails inside "
+            "model.compile(loss=triplet_loss) + train_on_batch, where Keras traces it into a "
+            f"graph and y_pred is a symbolic tensor: {type(exc).__name__}: "
+            f"{error_text(exc).rstrip('.')}. "
+            "Use shapes, not values: emb_size = y_pred.shape[-1] // 3 (not len(y_pred[0])), "
+            "and keras.ops only (no numpy, .numpy(), float() or a Python `if` on a tensor)."
+        ) from exc
+    loss, new_kernel, new_bias = _reference_step(images, kernel, bias)
+    reported = float(np.ravel(to_numpy(reported, "train_on_batch"))[0])
+    if not np.isclose(reported, loss, rtol=1e-4, atol=1e-5):
+        raise AssertionError(
+            f"Inside model.compile your loss gives {reported:.5f} on a batch where FaceNet's "
+            f"{_FORMULA}, averaged over the batch, gives {loss:.5f}: the loss must compute the "
+            "same thing when Keras traces it into a graph (no Python branching on tensor values)."
+        )
+    got_kernel, got_bias = (to_numpy(w, "the weights") for w in shared.get_weights())
+    if not (
+        np.allclose(got_kernel, new_kernel, rtol=1e-4, atol=1e-5)
+        and np.allclose(got_bias, new_bias, rtol=1e-4, atol=1e-5)
+    ):
+        worst = float(np.max(np.abs(got_kernel - new_kernel)))
+        raise AssertionError(
+            "One training step inside model.compile with your loss moves the weights differently "
+            f"from FaceNet's loss (largest difference {worst:.3g}): its gradient is wrong in "
+            "training although its values are right. Write it with keras.ops only, with no "
+            "ops.stop_gradient."
+        )

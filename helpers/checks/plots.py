@@ -1,12 +1,15 @@
 """Self-check of notebook 03 (plotting examples): ``plot_triplets``.
 
 ``check_plot_triplets`` checks the exercise that draws an anchor, a positive and
-a negative side by side, each titled.
+a negative side by side, each titled. It records every figure created during the
+call, so a figure that was returned, shown, displayed or closed is found alike.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import functools
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -21,8 +24,10 @@ def _synthetic_triplet() -> list[np.ndarray]:
 def check_plot_triplets(plot_triplets: Callable) -> None:
     """Check that ``plot_triplets([a, p, n])`` draws three titled 28 × 28 images in a row.
 
-    The function may draw with pyplot (returning nothing) or return a Figure.
-    Pyplot figures are closed before and after, so nothing is shown twice.
+    The function may return a Figure (or its axes), show it (``plt.show()``,
+    ``fig.show()``, ``display(fig)``), close it afterwards, or leave it open: every
+    figure created during the call is recorded, so all of these are found. Nothing
+    is actually shown, and every pyplot figure is closed afterwards.
 
     Examples
     --------
@@ -34,22 +39,20 @@ def check_plot_triplets(plot_triplets: Callable) -> None:
     require_function(plot_triplets, "plot_triplets", "check_plot_triplets")
     examples = _synthetic_triplet()
     plt.close("all")
-    show = plt.show
-    plt.show = _no_show  # a figure closed by plt.show() could no longer be checked
     try:
-        result = call_learner(
-            plot_triplets,
-            "plot_triplets",
-            [e.copy() for e in examples],
-            hint="it was called with a list of three flattened (784,) images",
-            explain=_explain_plot_error,
-        )
-        fig = _find_figure(result, [plt.figure(num) for num in plt.get_fignums()])
+        with _recording_figures(plot_triplets) as created:
+            result = call_learner(
+                plot_triplets,
+                "plot_triplets",
+                [e.copy() for e in examples],
+                hint="it was called with a list of three flattened (784,) images",
+                explain=_explain_plot_error,
+            )
+        fig = _find_figure(result, created)
         axes = _axes_showing_images(fig)
         _check_drawn_images(axes, examples)
         _check_titles(axes)
     finally:
-        plt.show = show
         plt.close("all")
     passed(
         "Your plot_triplets shows the anchor, the positive and the negative side by side, "
@@ -61,6 +64,72 @@ def _no_show(*args, **kwargs) -> None:
     return None
 
 
+@contextlib.contextmanager
+def _recording_figures(func) -> Iterator[list]:
+    """Record every Figure created while the block runs; make showing and displaying no-ops.
+
+    ``plt.show``, ``Figure.show`` and IPython's ``display`` (as a module attribute, a
+    builtin, or a name in the learner's globals) do nothing meanwhile, so the check's
+    synthetic images never appear in the notebook, and a figure closed afterwards can
+    still be inspected.
+    """
+    import builtins
+
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    created: list = []
+    original_init = Figure.__init__
+
+    @functools.wraps(original_init)
+    def recording_init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        created.append(self)
+
+    patches = [(Figure, "__init__", recording_init), (Figure, "show", _no_show)]
+    patches.append((plt, "show", _no_show))
+    displays = []
+    for module in _ipython_display_modules():
+        displays.append(module.display)
+        patches.append((module, "display", _no_show))
+    if getattr(builtins, "display", None) in displays:
+        patches.append((builtins, "display", _no_show))
+    namespace = getattr(func, "__globals__", {})
+    if any(namespace.get("display") is d for d in displays):
+        patches.append((_DictSlot(namespace), "display", _no_show))
+    saved = [(target, name, getattr(target, name)) for target, name, _ in patches]
+    try:
+        for target, name, value in patches:
+            setattr(target, name, value)
+        yield created
+    finally:
+        for target, name, value in reversed(saved):
+            setattr(target, name, value)
+
+
+def _ipython_display_modules() -> list:
+    """The IPython modules that offer ``display`` (none without IPython)."""
+    try:
+        import IPython.display
+        from IPython.core import display_functions
+    except ImportError:
+        return []
+    return [m for m in (IPython.display, display_functions) if hasattr(m, "display")]
+
+
+class _DictSlot:
+    """A dict seen through getattr/setattr, so that it can be patched like a module."""
+
+    def __init__(self, namespace: dict) -> None:
+        object.__setattr__(self, "_namespace", namespace)
+
+    def __getattr__(self, name: str):
+        return self._namespace[name]
+
+    def __setattr__(self, name: str, value) -> None:
+        self._namespace[name] = value
+
+
 _explain_plot_error = explain_when(
     TypeError,
     "Invalid shape",
@@ -69,34 +138,45 @@ _explain_plot_error = explain_when(
 )
 
 
-def _find_figure(result, pyplot_figures):
+def _figure_of(value):
+    """The Figure that a returned value is or belongs to, or None."""
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    candidates = [result]
-    if isinstance(result, (tuple, list)):
-        candidates += list(result)
+    if isinstance(value, Figure):
+        return value
+    if isinstance(value, Axes):
+        return value.figure
+    if isinstance(value, np.ndarray) and value.dtype == object and value.size:
+        first = value.flat[0]
+        if isinstance(first, Axes):
+            return first.figure
+    return None
+
+
+def _find_figure(result, created: list):
+    """The figure to check: the one returned, else the one created that shows images."""
+    candidates = [result, *result] if isinstance(result, (tuple, list)) else [result]
     for value in candidates:
-        if isinstance(value, Figure):
-            return value
-        if isinstance(value, Axes):
-            return value.figure
-        if isinstance(value, np.ndarray) and value.dtype == object and value.size:
-            first = value.flat[0]
-            if isinstance(first, Axes):
-                return first.figure
-    if len(pyplot_figures) == 1:
-        return pyplot_figures[0]
-    if not pyplot_figures:
+        fig = _figure_of(value)
+        if fig is not None:
+            return fig
+    unique = list({id(fig): fig for fig in created}.values())
+    drawn = [fig for fig in unique if any(ax.get_images() for ax in fig.axes)]
+    if len(drawn) == 1:
+        return drawn[0]
+    if len(drawn) > 1:
         raise AssertionError(
-            "Your plot_triplets drew nothing: create a figure and draw the three images, e.g. "
-            "plt.figure(figsize=(6, 2)), then plt.subplot(1, 3, i + 1) and plt.imshow(...) for "
-            "each image (or build a Figure and return it); don't close it."
+            f"Your plot_triplets created {len(drawn)} separate figures: draw the three images "
+            "in ONE figure, with one plt.figure() before the loop and plt.subplot(1, 3, i + 1) "
+            "inside it (or fig, axes = plt.subplots(1, 3))."
         )
+    if unique:
+        return unique[-1]  # a figure without images: the next check says what is missing
     raise AssertionError(
-        f"Your plot_triplets created {len(pyplot_figures)} separate figures: draw the three "
-        "images in ONE figure, with one plt.figure() before the loop and plt.subplot(1, 3, i + 1) "
-        "inside it."
+        "Your plot_triplets drew nothing: create a figure and draw the three images, e.g. "
+        "fig, axes = plt.subplots(1, 3, figsize=(6, 2)), then axes[i].imshow(...) for each "
+        "image, and end with plt.show() (or return fig)."
     )
 
 
