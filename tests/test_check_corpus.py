@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
-from answer_corpus import ANSWERS, BY_NAME, NOTEBOOKS, Answer
 
+from answer_corpus import ANSWERS, BY_NAME, NOTEBOOKS, Answer
 from notebook_tools import exercise_cell, load, source
 
 BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
