@@ -22,6 +22,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from execute_notebooks import run_notebook  # noqa: E402
 from make_fullsize_mnist import build  # noqa: E402
+from nbclient.exceptions import CellExecutionError  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,8 +43,12 @@ def main(argv: list[str] | None = None) -> int:
         print("|---" * len(columns) + "|")
         for name in names:
             path = ROOT / "notebooks" / name
-            small = run_notebook(path, source="bundled")
-            large = run_notebook(path, source=str(fullsize))
+            try:
+                small = run_notebook(path, source="bundled")
+                large = run_notebook(path, source=str(fullsize))
+            except CellExecutionError as error:
+                print(f"| {name} | failed: {str(error).strip().splitlines()[-1][:120]} |")
+                continue
             print(
                 f"| {name} | {small.seconds:.0f} | {small.peak_mib:.0f} | {large.seconds:.0f} | "
                 f"{large.peak_mib:.0f} | {large.seconds / small.seconds:.2f}x |",

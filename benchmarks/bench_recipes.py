@@ -31,8 +31,7 @@ import functools
 import os
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # oneDNN stays on: twice as fast here
 
 import helpers  # noqa: E402, I001  (first: it starts TensorFlow quietly)
 import keras  # noqa: E402
@@ -107,7 +106,7 @@ def train(recipe, x, y, steps, *, classes_per_batch=P, samples_per_class=K, **op
 
 
 def embed(model, images):
-    return model.predict(images, batch_size=500, verbose=0)
+    return helpers.embed(model, images, batch_size=500)
 
 
 def retrieval(model, data):

@@ -31,7 +31,7 @@ from .metrics import (
     sample_pairs,
     verification_scores,
 )
-from .models import build_embedding_model, build_siamese_network
+from .models import build_embedding_model, build_siamese_network, embed
 from .plotting import (
     plot_distance_histograms,
     plot_embeddings,
@@ -54,6 +54,7 @@ __all__ = [
     "build_siamese_network",
     "create_batch",
     "data_generator",
+    "embed",
     "knn_accuracy",
     "load_mnist",
     "mean_average_precision_at_r",

@@ -246,7 +246,8 @@ def _load_npz(path: Path) -> tuple[Split, Split]:
 
 def _prepare(x: np.ndarray, y: np.ndarray, flatten: bool) -> Split:
     """Scale to float32 in [0, 1], reshape, and make labels int64."""
-    x = np.asarray(x, dtype=np.float32).reshape(len(x), 28, 28) / np.float32(255.0)
+    x = np.array(x, dtype=np.float32).reshape(len(x), 28, 28)  # a copy: the cache stays intact
+    x /= np.float32(255.0)  # in place: one copy of the images in memory, not two
     if flatten:
         x = x.reshape(len(x), 784)
     return np.ascontiguousarray(x), np.asarray(y, dtype=np.int64)

@@ -93,3 +93,53 @@ def test_embedding_bad_input(kwargs, error, match):
 def test_siamese_bad_input():
     with pytest.raises(TypeError, match="must be a keras.Model"):
         build_siamese_network(lambda x: x)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 7, 50, 1000])
+def test_embed_in_chunks_equals_one_predict(chunk_size):
+    from helpers import embed
+
+    keras.utils.set_random_seed(3)
+    model = build_embedding_model(emb_size=8, kind="mlp")
+    x = np.random.default_rng(3).random((50, 784), dtype=np.float32)
+    whole = keras.ops.convert_to_numpy(model.predict(x, verbose=0))
+    # float32 forward passes of different batch shapes may round differently in the last bits
+    np.testing.assert_allclose(embed(model, x, chunk_size=chunk_size), whole, rtol=1e-5, atol=1e-6)
+
+
+def test_embed_never_hands_more_than_one_chunk_to_predict():
+    from helpers import embed
+
+    model = build_embedding_model(emb_size=4, kind="mlp")
+    seen = []
+    original = model.predict
+
+    def recording_predict(x, **kwargs):
+        seen.append(len(x))
+        return original(x, **kwargs)
+
+    model.predict = recording_predict
+    out = embed(model, np.zeros((25, 784), np.float32), chunk_size=10)
+    assert seen == [10, 10, 5] and out.shape == (25, 4)
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "error", "match"),
+    [
+        (("model", np.zeros((2, 784))), {}, TypeError, "must be a keras.Model"),
+        ((None, np.zeros((0, 784))), {}, ValueError, "non-empty"),
+        (
+            (None, np.zeros((2, 784))),
+            {"chunk_size": 0},
+            ValueError,
+            "chunk_size must be at least 1",
+        ),
+    ],
+)
+def test_embed_bad_input(args, kwargs, error, match):
+    from helpers import embed
+
+    model = build_embedding_model(emb_size=4, kind="mlp")
+    args = tuple(model if a is None else a for a in args)
+    with pytest.raises(error, match=match):
+        embed(*args, **kwargs)
