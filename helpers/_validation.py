@@ -94,7 +94,7 @@ def check_xy(x, y, *, min_classes: int = 2) -> tuple[np.ndarray, np.ndarray]:
 
 
 def check_embeddings(emb, name: str) -> np.ndarray:
-    """Validate a 2-D array of finite real embeddings; return it as float64."""
+    """Validate a 2-D array of finite real embeddings; return it as float32 or float64."""
     if emb is None:
         raise TypeError(f"{name} must be an array of shape (n, d), got None")
     emb = np.asarray(emb)
@@ -110,7 +110,8 @@ def check_embeddings(emb, name: str) -> np.ndarray:
         )
     if emb.shape[0] == 0 or emb.shape[1] == 0:
         raise ValueError(f"{name} is empty (shape {emb.shape}); pass at least one embedding")
-    emb = emb.astype(np.float64, copy=False)
+    if emb.dtype not in (np.float32, np.float64):
+        emb = emb.astype(np.float64)  # float32 is kept: the distances are float64 anyway
     if not np.isfinite(emb).all():
         raise ValueError(
             f"{name} contains NaN or inf; check the model's output (e.g. a loss that diverged)"

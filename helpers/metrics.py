@@ -116,6 +116,8 @@ def _check_k(k, available: int, leave_one_out: bool) -> int:
 # --------------------------------------------------------------------------- distances
 #: Squared distances below this many float64 epsilons of ``|q|^2 + |r|^2`` are rounding noise.
 ROUNDING_EPS = 32
+#: References converted to float64 at once by :func:`squared_distances`.
+REF_BLOCK_ROWS = 8192
 
 
 def squared_distances(query: np.ndarray, ref: np.ndarray) -> np.ndarray:
@@ -150,15 +152,23 @@ def squared_distances(query: np.ndarray, ref: np.ndarray) -> np.ndarray:
            [ 0.]])
     """
     query = np.asarray(query, dtype=np.float64)
-    ref = np.asarray(ref, dtype=np.float64)
+    ref = np.asarray(ref)
     if query.ndim != 2 or ref.ndim != 2 or query.shape[1] != ref.shape[1]:
         raise ValueError(
             f"query and ref must have shapes (n, d) and (m, d) with the same d, got "
             f"{query.shape} and {ref.shape}"
         )
     query_sq = np.einsum("ij,ij->i", query, query)
-    ref_sq = np.einsum("ij,ij->i", ref, ref)
-    sq_dist = query @ (-2.0 * ref.T)
+    if ref.dtype == np.float64:
+        ref_sq = np.einsum("ij,ij->i", ref, ref)
+        sq_dist = query @ (-2.0 * ref.T)
+    else:  # float32 images, say: converted a block at a time, never all at once
+        ref_sq = np.empty(len(ref))
+        sq_dist = np.empty((len(query), len(ref)))
+        for start in range(0, len(ref), REF_BLOCK_ROWS):
+            block = np.asarray(ref[start : start + REF_BLOCK_ROWS], dtype=np.float64)
+            ref_sq[start : start + len(block)] = np.einsum("ij,ij->i", block, block)
+            sq_dist[:, start : start + len(block)] = query @ (-2.0 * block.T)
     sq_dist += ref_sq
     sq_dist += query_sq[:, None]
     # The rounding rule, without a full matrix of bounds: only entries below the largest

@@ -574,3 +574,13 @@ def test_sample_pairs_bad_inputs(args, kwargs, error, match):
 def test_sample_pairs_needs_rng():
     with pytest.raises(TypeError, match="rng"):
         sample_pairs(EMB, LABELS, 10)
+
+
+def test_float32_references_give_the_float64_answer():
+    # float32 references are converted to float64 block by block (REF_BLOCK_ROWS at a time),
+    # so the result must be the float64 computation's, across block boundaries too.
+    rng = np.random.default_rng(11)
+    ref = rng.normal(size=(2 * metrics.REF_BLOCK_ROWS + 5, 3)).astype(np.float32)
+    query = rng.normal(size=(4, 3))
+    want = metrics.squared_distances(query, ref.astype(np.float64))
+    np.testing.assert_allclose(metrics.squared_distances(query, ref), want, rtol=1e-12, atol=1e-12)
