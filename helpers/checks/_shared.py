@@ -152,13 +152,16 @@ def layers_of(model) -> list:
     return found
 
 
-def frozen_layers(model) -> list:
-    """The layers inside ``model`` that own weights but were frozen (``trainable=False``)."""
-    return [
-        layer
+def frozen_layers(model) -> str:
+    """The layers inside ``model`` that own weights but were frozen (``trainable=False``).
+
+    Returns them as text for a message, e.g. ``"'dense' (Dense)"``; empty when none is frozen.
+    """
+    return ", ".join(
+        f"{layer.name!r} ({type(layer).__name__})"
         for layer in layers_of(model)
         if not getattr(layer, "layers", None) and layer.weights and not layer.trainable
-    ]
+    )
 
 
 def autodiff_available() -> bool:

@@ -120,9 +120,8 @@ def _check_trainable(model) -> None:
             "Your embedding model has no trainable weights, so it cannot learn: add Dense layers "
             "and don't set trainable=False."
         )
-    frozen = frozen_layers(model)
-    if frozen:
-        names = ", ".join(f"{layer.name!r} ({type(layer).__name__})" for layer in frozen)
+    names = frozen_layers(model)
+    if names:
         raise AssertionError(
             f"The layer(s) {names} of your embedding model are frozen (trainable=False), so "
             "training would never change their weights: delete the line that sets "

@@ -163,9 +163,8 @@ def _check_shared_weights(siamese, embedding_model) -> None:
             "Your Siamese network has no trainable weights: don't set trainable=False on the "
             "embedding model."
         )
-    frozen = frozen_layers(siamese)
-    if frozen:
-        names = ", ".join(f"{layer.name!r} ({type(layer).__name__})" for layer in frozen)
+    names = frozen_layers(siamese)
+    if names:
         raise AssertionError(
             f"The layer(s) {names} inside your Siamese network are frozen (trainable=False), so "
             "training would never change their weights: build_siamese_network must not change "
