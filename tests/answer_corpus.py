@@ -1,8 +1,10 @@
-"""A corpus of learner answers to the six exercises of notebooks 02-07, right and wrong.
+"""A corpus of learner answers to the seven exercises of notebooks 02-07, right and wrong.
 
 Each :class:`Answer` is the code a learner could put between ``### BEGIN SOLUTION``
 and ``### END SOLUTION`` of one exercise cell (written without the cell's
-indentation), optionally with a cell of their own run before the exercise.
+indentation), optionally with a cell of their own run before the exercise. Each
+notebook has one exercise, ``N.1``, except notebook 07, whose exercise 7.2 wraps the
+loss of 7.1 in a ``keras.losses.Loss`` subclass that Keras can save.
 A right answer (``rejected_with=None``) must pass the notebook's self-check and the
 grader's hidden tests; a wrong one must be rejected by the self-check with a message
 that contains ``rejected_with``. ``tests/test_check_corpus.py`` runs every answer
@@ -13,7 +15,8 @@ Sequential or functional, Concatenate or ops.concatenate, plt.show() or display(
 a returned figure, ...) and the wrong ones cover the classic mistakes and the ways a
 weaker check was fooled: a loss that fails only inside ``model.compile``, a gradient
 cut by ``stop_gradient``, frozen layers, a model that normalises across the batch, a
-Siamese network that uses a global model, samplers that never draw some examples.
+Siamese network that uses a global model, samplers that never draw some examples, a
+loss class whose margin is lost when the model is saved and reloaded.
 """
 
 from __future__ import annotations
@@ -43,19 +46,27 @@ class Answer:
     rejected_with: str | None = None
     #: Code of a cell the learner added above the exercise cell.
     extra_cell: str = ""
+    #: The exercise's number, e.g. ``"7.2"``; empty means the notebook's first, ``"N.1"``.
+    exercise: str = ""
 
     @property
     def correct(self) -> bool:
         return self.rejected_with is None
 
+    @property
+    def number(self) -> str:
+        """The exercise this answers, e.g. ``"7.1"``."""
+        return self.exercise or f"{int(self.notebook)}.1"
 
-def _answer(notebook, name, source, rejected_with=None, extra_cell=""):
+
+def _answer(notebook, name, source, rejected_with=None, extra_cell="", exercise=""):
     return Answer(
         notebook,
         name,
         textwrap.dedent(source).strip("\n"),
         rejected_with,
         textwrap.dedent(extra_cell).strip("\n"),
+        exercise,
     )
 
 
@@ -1182,5 +1193,298 @@ LOSSES = [
     ),
 ]
 
-ANSWERS: list[Answer] = [*IMAGES, *PLOTS, *BATCHES, *EMBEDDINGS, *SIAMESE, *LOSSES]
+
+# ----------------------------------------------------------------------------------------
+# 07, exercise 7.2: class MarginTripletLoss(keras.losses.Loss), registered, with get_config
+# ----------------------------------------------------------------------------------------
+
+_REGISTER = '@keras.saving.register_keras_serializable(package="learner")'
+_INIT = """
+def __init__(self, alpha=0.2, name="margin_triplet_loss", **kwargs):
+    super().__init__(name=name, **kwargs)
+    self.alpha = alpha
+"""
+_CALL = """
+def call(self, y_true, y_pred):
+    return triplet_loss(y_true, y_pred, alpha=self.alpha)
+"""
+_GET_CONFIG = """
+def get_config(self):
+    return {**super().get_config(), "alpha": self.alpha}
+"""
+
+
+def _margin_class(
+    register=_REGISTER,
+    init=_INIT,
+    call=_CALL,
+    get_config=_GET_CONFIG,
+    header="class MarginTripletLoss(keras.losses.Loss):",
+    after="",
+) -> str:
+    """The source of a MarginTripletLoss class; each part replaced to make a variant."""
+    methods = [textwrap.dedent(m).strip("\n") for m in (init, call, get_config) if m]
+    body = "\n\n".join(textwrap.indent(m, "    ") for m in methods) or "    pass"
+    after = textwrap.dedent(after).strip("\n")
+    return (
+        (f"{register}\n" if register else "")
+        + f"{header}\n{body}\n"
+        + (f"\n\n{after}\n" if after else "")
+    )
+
+
+def _margin(name, source, rejected_with=None, extra_cell=""):
+    return _answer("07", name, source, rejected_with, extra_cell, exercise="7.2")
+
+
+MARGIN_LOSSES = [
+    _margin("margin_solution", _margin_class()),
+    _margin(
+        "margin_stored_as_margin",
+        _margin_class(
+            init="""
+            def __init__(self, alpha=0.2, name="margin_triplet_loss", **kwargs):
+                super().__init__(name=name, **kwargs)
+                self.margin = alpha
+            """,
+            call="""
+            def call(self, y_true, y_pred):
+                return triplet_loss(y_true, y_pred, alpha=self.margin)
+            """,
+            get_config="""
+            def get_config(self):
+                config = super().get_config()
+                config.update({"alpha": self.margin})
+                return config
+            """,
+        ),
+    ),
+    _margin(
+        "margin_own_package_and_name_keyword_only",
+        _margin_class(
+            register="@keras.saving.register_keras_serializable("
+            'package="my_course", name="Margin")',
+            init="""
+            def __init__(self, alpha=0.2, *, name="margin_triplet_loss", **kwargs):
+                super(MarginTripletLoss, self).__init__(name=name, **kwargs)
+                self.alpha = float(alpha)
+            """,
+            get_config="""
+            def get_config(self):
+                return dict(super().get_config(), alpha=self.alpha)
+            """,
+        ),
+    ),
+    _margin(
+        "margin_default_package_and_from_config",
+        _margin_class(
+            register="@keras.saving.register_keras_serializable()",
+            get_config="""
+            def get_config(self):
+                base = super().get_config()
+                return {**base, "alpha": self.alpha}
+
+            @classmethod
+            def from_config(cls, config):
+                return cls(**config)
+            """,
+        ),
+    ),
+    _margin(
+        "margin_registered_after_the_class",
+        _margin_class(
+            register="",
+            after="""
+            MarginTripletLoss = keras.saving.register_keras_serializable(package="learner")(
+                MarginTripletLoss
+            )
+            """,
+        ),
+    ),
+    _margin(
+        "margin_name_inside_kwargs",
+        _margin_class(
+            init="""
+            def __init__(self, alpha=0.2, **kwargs):
+                kwargs.setdefault("name", "margin_triplet_loss")
+                super().__init__(**kwargs)
+                self.alpha = alpha
+            """,
+        ),
+    ),
+    _margin(
+        "margin_own_keras_ops_in_call",
+        _margin_class(
+            call="""
+            def call(self, y_true, y_pred):
+                anchor, positive, negative = ops.split(y_pred, 3, axis=-1)
+                pos_dist = ops.sum(ops.square(anchor - positive), axis=-1)
+                neg_dist = ops.sum(ops.square(anchor - negative), axis=-1)
+                return ops.relu(pos_dist - neg_dist + self.alpha)
+            """,
+        ),
+    ),
+    # wrong
+    _margin(
+        "margin_no_get_config",
+        _margin_class(get_config=""),
+        "reloads with the default margin 0.2: you did not write get_config",
+    ),
+    _margin(
+        "margin_config_without_alpha",
+        _margin_class(
+            get_config="""
+            def get_config(self):
+                return super().get_config()
+            """
+        ),
+        "reloads with the default margin 0.2: your get_config does not keep alpha",
+    ),
+    _margin(
+        "margin_not_registered",
+        _margin_class(register=""),
+        "Keras cannot find your class when loading the model",
+    ),
+    _margin(
+        "margin_call_ignores_alpha",
+        _margin_class(
+            call="def call(self, y_true, y_pred):\n    return triplet_loss(y_true, y_pred)"
+        ),
+        "your call ignores self.alpha",
+    ),
+    _margin(
+        "margin_call_fixed_margin",
+        _margin_class(
+            call="def call(self, y_true, y_pred):\n"
+            "    return triplet_loss(y_true, y_pred, alpha=0.5)"
+        ),
+        "with the margin 0.5: your call ignores self.alpha",
+    ),
+    _margin(
+        "margin_call_returns_a_sum",
+        _margin_class(
+            call="def call(self, y_true, y_pred):\n"
+            "    return ops.sum(triplet_loss(y_true, y_pred, alpha=self.alpha))"
+        ),
+        "single number for the batch (their sum) instead of one loss per triplet",
+    ),
+    _margin(
+        "margin_call_returns_a_mean",
+        _margin_class(
+            call="def call(self, y_true, y_pred):\n"
+            "    return ops.mean(triplet_loss(y_true, y_pred, alpha=self.alpha))"
+        ),
+        "single number for the batch (their mean)",
+    ),
+    _margin(
+        "margin_no_super_init",
+        _margin_class(
+            init="""
+            def __init__(self, alpha=0.2, name="margin_triplet_loss", **kwargs):
+                self.alpha = alpha
+            """
+        ),
+        "Your __init__ does not call the parent's",
+    ),
+    _margin(
+        "margin_kwargs_not_passed_on",
+        _margin_class(
+            init=_INIT.replace(
+                "super().__init__(name=name, **kwargs)", "super().__init__(name=name)"
+            )
+        ),
+        "does not pass **kwargs on to keras.losses.Loss",
+    ),
+    _margin(
+        "margin_no_kwargs_in_signature",
+        _margin_class(
+            init="""
+            def __init__(self, alpha=0.2, name="margin_triplet_loss"):
+                super().__init__(name=name)
+                self.alpha = alpha
+            """
+        ),
+        "Keep the signature def __init__(self, alpha=0.2, name=..., **kwargs)",
+    ),
+    _margin(
+        "margin_fixed_name",
+        _margin_class(
+            init=_INIT.replace("name=name, **kwargs)", 'name="margin_triplet_loss", **kwargs)')
+        ),
+        "pass the name argument on to the parent",
+    ),
+    _margin(
+        "margin_wrong_default",
+        _margin_class(init=_INIT.replace("alpha=0.2", "alpha=0.5")),
+        "should use the default margin 0.2",
+    ),
+    _margin(
+        "margin_config_drops_the_parent",
+        _margin_class(get_config='def get_config(self):\n    return {"alpha": self.alpha}'),
+        "your get_config drops the parent's config",
+    ),
+    _margin(
+        "margin_config_under_another_key",
+        _margin_class(
+            get_config=_GET_CONFIG.replace('"alpha": self.alpha', '"margin": self.alpha')
+        ),
+        "every key of get_config must be an argument of __init__",
+    ),
+    _margin(
+        "margin_not_a_keras_loss",
+        _margin_class(
+            header="class MarginTripletLoss:",
+            init=_INIT.replace(
+                "    super().__init__(name=name, **kwargs)\n", "    self.name = name\n"
+            ),
+        ),
+        "is not a keras.losses.Loss",
+    ),
+    _margin(
+        "margin_helpers_package",
+        _margin_class(register=_REGISTER.replace('"learner"', '"helpers"')),
+        "in the package 'helpers'",
+    ),
+    _margin(
+        "margin_functools_partial",
+        """
+        import functools
+
+        MarginTripletLoss = functools.partial(triplet_loss, alpha=0.5)
+        """,
+        "expects a class, got a function",
+    ),
+    _margin(
+        "margin_dunder_call_instead_of_call",
+        _margin_class(
+            call="""
+            def __call__(self, y_true, y_pred, sample_weight=None):
+                return ops.mean(triplet_loss(y_true, y_pred, alpha=self.alpha))
+            """
+        ),
+        "has no method call(self, y_true, y_pred)",
+    ),
+    _margin(
+        "margin_on_a_wrong_triplet_loss",
+        _margin_class(),
+        "your triplet_loss of exercise 7.1 is not right yet",
+        extra_cell="""
+        def triplet_loss(y_true, y_pred, alpha=0.2):  # 7.1 with the mean, not the sum
+            anchor, positive, negative = ops.split(y_pred, 3, axis=-1)
+            pos_dist = ops.mean(ops.square(anchor - positive), axis=-1)
+            neg_dist = ops.mean(ops.square(anchor - negative), axis=-1)
+            return ops.maximum(pos_dist - neg_dist + alpha, 0.0)
+        """,
+    ),
+]
+
+ANSWERS: list[Answer] = [
+    *IMAGES,
+    *PLOTS,
+    *BATCHES,
+    *EMBEDDINGS,
+    *SIAMESE,
+    *LOSSES,
+    *MARGIN_LOSSES,
+]
 BY_NAME: dict[str, Answer] = {answer.name: answer for answer in ANSWERS}

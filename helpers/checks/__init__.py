@@ -31,7 +31,7 @@ in common.
 from .batches import check_create_batch
 from .embedding import check_embedding_model
 from .images import check_normalized_images
-from .loss import check_triplet_loss
+from .loss import check_margin_loss, check_triplet_loss
 from .plots import check_plot_triplets
 from .retrieval import check_precision_at_1
 from .siamese import check_siamese_network
@@ -39,6 +39,7 @@ from .siamese import check_siamese_network
 __all__ = [
     "check_create_batch",
     "check_embedding_model",
+    "check_margin_loss",
     "check_normalized_images",
     "check_plot_triplets",
     "check_precision_at_1",

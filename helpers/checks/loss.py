@@ -1,12 +1,18 @@
-"""Self-check of notebook 07 (the triplet loss): ``triplet_loss``.
+"""Self-checks of notebook 07 (the triplet loss): ``triplet_loss`` and its saveable class.
 
-``check_triplet_loss`` checks the exercise that writes FaceNet's triplet loss
+``check_triplet_loss`` checks exercise 7.1, which writes FaceNet's triplet loss
 ``max(‖a−p‖² − ‖a−n‖² + alpha, 0)`` with ``keras.ops``, against a numpy
-reference and against each classic mistake.
+reference and against each classic mistake. ``check_margin_loss`` checks
+exercise 7.2, a ``keras.losses.Loss`` subclass that fixes the margin: what it
+computes, and what a model compiled with it computes after a save to a
+``.keras`` file and a reload.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from itertools import product
 
@@ -493,3 +499,442 @@ def _check_training_step(triplet_loss) -> None:
             "training although its values are right. Write it with keras.ops only, with no "
             "ops.stop_gradient."
         )
+
+
+# ----------------------------------------------------------------------------------------
+# Exercise 7.2: the margin fixed in a keras.losses.Loss that Keras can save
+# ----------------------------------------------------------------------------------------
+
+#: The margin the learner's class is built with, and the one a config without it reloads with.
+_MARGIN, _DEFAULT_MARGIN = 0.5, 0.2
+
+#: What the learner's class is called in messages (the notebook asks for this name).
+_CLASS = "MarginTripletLoss"
+
+_REGISTER = '@keras.saving.register_keras_serializable(package="learner")'
+_GET_CONFIG = 'return {**super().get_config(), "alpha": self.alpha}'
+_SUPER_INIT = "super().__init__(name=name, **kwargs)"
+
+#: The name given to the loss in the save-and-reload test: it must come back too.
+_SAVED_NAME = "margin_05"
+
+#: What Keras 3.15 warns on the TensorFlow backend whenever it saves a variable.
+_KERAS_SAVE_WARNING = "__array__ implementation doesn't accept a copy keyword"
+
+
+def check_margin_loss(loss_class: type, triplet_loss: Callable) -> None:
+    """Check exercise 7.2: a ``keras.losses.Loss`` subclass that fixes the margin and can be saved.
+
+    The class is built with several margins and compared with FaceNet's formula in
+    numpy (one loss per triplet from ``call``, the batch mean from Keras); it must pass
+    ``name`` and ``reduction`` on to ``keras.losses.Loss``. Then a tiny Siamese-shaped
+    model compiled with ``loss_class(alpha=0.5)`` is saved to a ``.keras`` file in a
+    temporary folder and reloaded with ``keras.saving.load_model`` (no ``custom_objects``):
+    the reloaded model must still compute with the margin 0.5.
+
+    Parameters
+    ----------
+    loss_class : type
+        The learner's class, e.g. ``MarginTripletLoss`` (the class, not an instance).
+    triplet_loss : callable
+        The learner's function of exercise 7.1, which the class's ``call`` uses; it is only
+        consulted to tell a mistake of exercise 7.1 from one of 7.2.
+
+    Examples
+    --------
+    >>> checks.check_margin_loss(MarginTripletLoss, triplet_loss)
+    ✅ Your MarginTripletLoss keeps its margin: ...
+    """
+    _require_loss_class(loss_class)
+    require_function(triplet_loss, "triplet_loss", "check_margin_loss")
+    _check_init(loss_class)
+    _check_call(loss_class, triplet_loss)
+    _check_batch_mean(loss_class)
+    _check_kwargs_passed_on(loss_class)
+    _check_save_and_reload(loss_class, triplet_loss)
+    passed(
+        f"Your {loss_class.__name__} keeps its margin: one loss per triplet with alpha 0.5, 1.0 "
+        "and the default 0.2, the batch mean Keras reports, and a model compiled with it saves to "
+        "a .keras file and reloads with the margin 0.5. Well done!"
+    )
+
+
+def _require_loss_class(loss_class) -> None:
+    if isinstance(loss_class, keras.losses.Loss):
+        raise AssertionError(
+            f"check_margin_loss expects your class itself, got an instance of "
+            f"{type(loss_class).__name__}: pass {type(loss_class).__name__}, not "
+            f"{type(loss_class).__name__}(alpha=0.5)."
+        )
+    if not isinstance(loss_class, type):
+        what = "a function" if callable(loss_class) else f"a {type(loss_class).__name__}"
+        raise AssertionError(
+            f"check_margin_loss expects a class, got {what}: write "
+            f"class {_CLASS}(keras.losses.Loss) with __init__, call and get_config."
+        )
+    if not issubclass(loss_class, keras.losses.Loss):
+        raise AssertionError(
+            f"Your {loss_class.__name__} is not a keras.losses.Loss: subclass it, "
+            f"class {loss_class.__name__}(keras.losses.Loss), so that Keras knows how to reduce, "
+            "name and save it."
+        )
+    if loss_class.__module__.split(".")[0] == "helpers":
+        raise AssertionError(
+            f"You passed the course's {loss_class.__module__}.{loss_class.__name__}: write your "
+            f"own class {_CLASS} in the exercise cell and pass that."
+        )
+    registered = keras.saving.get_registered_name(loss_class)
+    if registered.startswith("helpers>"):
+        raise AssertionError(
+            f"Your class is registered as {registered!r}, in the package 'helpers' where the "
+            "course keeps its own losses (helpers.TripletLoss is 'helpers>TripletLoss'): register "
+            f"it under a package of your own, {_REGISTER}."
+        )
+
+
+def _defines(loss_class: type, method: str) -> bool:
+    """True if ``loss_class`` (or a base below ``keras.losses.Loss``) overrides ``method``."""
+    return getattr(loss_class, method, None) is not getattr(keras.losses.Loss, method)
+
+
+def _make(loss_class: type, **kwargs):
+    """``loss_class(**kwargs)``, with a message that names the mistake if it fails."""
+    shown = ", ".join(f"{key}={value!r}" for key, value in kwargs.items())
+    try:
+        return loss_class(**kwargs)
+    except NotImplementedError as exc:
+        raise AssertionError(
+            f"You have not implemented {loss_class.__name__} yet: replace `raise "
+            "NotImplementedError()` with your code."
+        ) from exc
+    except TypeError as exc:
+        raise AssertionError(
+            f"{loss_class.__name__}({shown}) raised TypeError: {error_text(exc)}. Keep the "
+            "signature def __init__(self, alpha=0.2, name=..., **kwargs): Keras passes name and "
+            "reduction (and, when it reloads a model, the whole config) as keyword arguments."
+        ) from exc
+    except Exception as exc:  # the learner's __init__ may raise anything
+        raise AssertionError(
+            f"{loss_class.__name__}({shown}) raised {type(exc).__name__}: {error_text(exc)}"
+        ) from exc
+
+
+def _check_init(loss_class: type) -> None:
+    loss = _make(loss_class, alpha=_MARGIN, name=_SAVED_NAME)
+    if "reduction" not in vars(loss) or "name" not in vars(loss):
+        raise AssertionError(
+            f"Your __init__ does not call the parent's: keras.losses.Loss sets up the loss's "
+            f"name and reduction in its own __init__. Start yours with {_SUPER_INIT}, then keep "
+            "the margin: self.alpha = alpha."
+        )
+    if loss.name != _SAVED_NAME:
+        raise AssertionError(
+            f"{loss_class.__name__}(alpha=0.5, name={_SAVED_NAME!r}) is named {loss.name!r}: "
+            f"pass the name argument on to the parent, {_SUPER_INIT}, instead of a fixed name."
+        )
+
+
+def _run_call(loss, triplet_loss, y_pred: np.ndarray, shown: str) -> np.ndarray:
+    """``loss.call(zeros, y_pred)`` as a float64 array, with a message if it fails."""
+    loss_class = type(loss)
+    y_true = keras.ops.convert_to_tensor(np.zeros_like(y_pred))
+    try:
+        out = loss.call(y_true, keras.ops.convert_to_tensor(y_pred))
+    except NotImplementedError as exc:
+        if not _defines(loss_class, "call"):
+            raise AssertionError(
+                f"Your {loss_class.__name__} has no method call(self, y_true, y_pred): Keras calls "
+                "it on every batch (not __call__, which keras.losses.Loss already has); return "
+                "your triplet_loss with the margin self.alpha there."
+            ) from exc
+        if _raises_not_implemented(triplet_loss):
+            raise AssertionError(
+                f"Your {loss_class.__name__}.call uses triplet_loss, which you have not "
+                "implemented yet: do exercise 7.1 first."
+            ) from exc
+        raise AssertionError(
+            f"You have not implemented {loss_class.__name__}.call yet: replace `raise "
+            "NotImplementedError()` with your code."
+        ) from exc
+    except Exception as exc:  # the learner's call may raise anything
+        raise AssertionError(
+            f"{shown}.call(y_true, y_pred) raised {type(exc).__name__}: {error_text(exc)} "
+            f"(y_pred had shape {y_pred.shape})."
+        ) from exc
+    return to_numpy(out, f"Your {loss_class.__name__}.call").astype(np.float64)
+
+
+def _raises_not_implemented(triplet_loss) -> bool:
+    y_pred = _triplet_batch(2, 3, seed=20)
+    try:
+        triplet_loss(np.zeros_like(y_pred), y_pred, alpha=_MARGIN)
+    except NotImplementedError:
+        return True
+    except Exception:  # noqa: BLE001 - only the stub matters here
+        return False
+    return False
+
+
+def _own_triplet_loss_is_wrong(triplet_loss, y_pred: np.ndarray, alpha: float, out) -> bool:
+    """True if the learner's triplet_loss is wrong, and ``out`` is just what it returns."""
+    try:
+        theirs = to_numpy(triplet_loss(np.zeros_like(y_pred), y_pred, alpha=alpha), "triplet_loss")
+    except Exception:  # noqa: BLE001 - a broken triplet_loss is also a wrong one
+        return True
+    theirs = np.asarray(theirs, np.float64)
+    right = theirs.shape == out.shape and np.allclose(
+        theirs, _reference_loss(y_pred, alpha), rtol=1e-4, atol=_ATOL
+    )
+    return not right and theirs.shape == out.shape and np.allclose(out, theirs, rtol=1e-4)
+
+
+def _check_call(loss_class: type, triplet_loss) -> None:
+    """``call`` returns one loss per triplet, with the class's own margin."""
+    y_pred = _triplet_batch(8, 10, seed=21)
+    shown = f"{loss_class.__name__}(alpha={_MARGIN})"
+    out = _run_call(_make(loss_class, alpha=_MARGIN), triplet_loss, y_pred, shown)
+    correct = _reference_loss(y_pred, _MARGIN)
+    if out.size == 1 and out.ndim <= 1:
+        value = float(out.ravel()[0])
+        how = (
+            "their sum"
+            if np.isclose(value, correct.sum(), rtol=1e-4)
+            else "their mean"
+            if np.isclose(value, correct.mean(), rtol=1e-4)
+            else "one number"
+        )
+        raise AssertionError(
+            f"Your call returns a single number for the batch ({how}) instead of one loss per "
+            f"triplet, shape ({len(y_pred)},): keras.losses.Loss reduces the losses itself, by "
+            "its reduction (the mean by default, so that reduction='sum' also works). Return "
+            "triplet_loss(y_true, y_pred, alpha=self.alpha) without ops.sum or ops.mean."
+        )
+    if out.shape != (len(y_pred),):
+        raise AssertionError(
+            f"Your call returns shape {out.shape}; expected ({len(y_pred)},), one loss per "
+            f"triplet (y_pred had shape {y_pred.shape})."
+        )
+    for alpha in (_MARGIN, 1.0, None):
+        kwargs = {} if alpha is None else {"alpha": alpha}
+        margin = _DEFAULT_MARGIN if alpha is None else alpha
+        loss = _make(loss_class, **kwargs)
+        shown = f"{loss_class.__name__}({'' if alpha is None else f'alpha={alpha}'})"
+        out = _run_call(loss, triplet_loss, y_pred, shown) if alpha != _MARGIN else out
+        if np.allclose(out, _reference_loss(y_pred, margin), rtol=1e-4, atol=_ATOL):
+            continue
+        _explain_wrong_call(loss_class, triplet_loss, y_pred, out, alpha, margin)
+
+
+def _explain_wrong_call(loss_class, triplet_loss, y_pred, out, alpha, margin) -> None:
+    name = loss_class.__name__
+    if _own_triplet_loss_is_wrong(triplet_loss, y_pred, margin, out):
+        raise AssertionError(
+            f"Your {name} returns what your triplet_loss returns, but your triplet_loss of "
+            "exercise 7.1 is not right yet: make checks.check_triplet_loss(triplet_loss) pass "
+            "first."
+        )
+    if alpha is None:
+        raise AssertionError(
+            f"{name}() should use the default margin 0.2, as triplet_loss does: keep the "
+            "signature def __init__(self, alpha=0.2, name=..., **kwargs)."
+        )
+    for other in {_DEFAULT_MARGIN, _MARGIN} - {margin}:
+        if np.allclose(out, _reference_loss(y_pred, other), rtol=1e-4, atol=_ATOL):
+            raise AssertionError(
+                f"{name}(alpha={alpha}) computes the loss with the margin {other}: your call "
+                f"ignores self.alpha. Return triplet_loss(y_true, y_pred, alpha=self.alpha)."
+            )
+    raise AssertionError(
+        f"{name}(alpha={alpha}).call gives {np.round(out[:3], 4).tolist()} on the first three "
+        f"triplets where FaceNet's {_FORMULA} gives "
+        f"{np.round(_reference_loss(y_pred, margin)[:3], 4).tolist()}: return "
+        "triplet_loss(y_true, y_pred, alpha=self.alpha)."
+    )
+
+
+def _same_embeddings(batch: int = 4, emb: int = 5) -> np.ndarray:
+    """Triplets with a = p = n: every loss is exactly the margin."""
+    row = np.linspace(-1.0, 1.0, emb, dtype=np.float32)
+    return np.tile(np.concatenate([row, row, row]), (batch, 1))
+
+
+def _reduced(loss, y_pred: np.ndarray, shown: str) -> float:
+    """What Keras reports: ``loss(y_true, y_pred)``, a single number."""
+    try:
+        value = loss(np.zeros_like(y_pred), y_pred)
+    except Exception as exc:  # the learner's class may raise anything
+        raise AssertionError(
+            f"{shown}(y_true, y_pred), the call Keras makes, raised {type(exc).__name__}: "
+            f"{error_text(exc)}"
+        ) from exc
+    value = to_numpy(value, shown)
+    if value.size != 1:
+        raise AssertionError(
+            f"{shown}(y_true, y_pred) returned shape {value.shape}: Keras expects one number "
+            "for the batch. Define call(self, y_true, y_pred), not __call__."
+        )
+    return float(value.ravel()[0])
+
+
+def _check_batch_mean(loss_class: type) -> None:
+    """On a = p = n, Keras reports the margin itself: the mean of the per-triplet losses."""
+    same = _same_embeddings()
+    shown = f"{loss_class.__name__}(alpha={_MARGIN})"
+    value = _reduced(_make(loss_class, alpha=_MARGIN), same, shown)
+    if not np.isclose(value, _MARGIN, rtol=1e-5, atol=1e-6):
+        raise AssertionError(
+            f"On {len(same)} triplets with a = p = n each loss is the margin, so {shown} should "
+            f"report {_MARGIN}, their mean; it reports {value:.4g}."
+        )
+
+
+def _check_kwargs_passed_on(loss_class: type) -> None:
+    """``reduction='sum'`` must reach ``keras.losses.Loss``: the sum of 4 margins is 2."""
+    same = _same_embeddings()
+    shown = f"{loss_class.__name__}(alpha={_MARGIN}, reduction='sum')"
+    value = _reduced(_make(loss_class, alpha=_MARGIN, reduction="sum"), same, shown)
+    if np.isclose(value, _MARGIN, rtol=1e-5, atol=1e-6):
+        raise AssertionError(
+            f"{shown} still averages the losses: your __init__ does not pass **kwargs on to "
+            f"keras.losses.Loss. Call {_SUPER_INIT}."
+        )
+    if not np.isclose(value, len(same) * _MARGIN, rtol=1e-5, atol=1e-6):
+        raise AssertionError(
+            f"On {len(same)} triplets with a = p = n, {shown} should report "
+            f"{len(same) * _MARGIN}, the sum of the margins; it reports {value:.4g}."
+        )
+
+
+def _tiny_siamese() -> keras.Model:
+    """A Siamese-shaped model whose embeddings are all zero: every triplet has a = p = n.
+
+    Zero initialisers and explicit names: building it draws no random numbers and no
+    automatic layer names, so that the notebook's later cells see the same seeds and names.
+    """
+    inputs = [keras.Input(shape=(_STEP_SHAPES["image"],), name=role) for role in ROLES]
+    shared = keras.layers.Dense(
+        _STEP_SHAPES["emb"],
+        kernel_initializer="zeros",
+        bias_initializer="zeros",
+        name="check_saved_embedding",
+    )
+    joined = keras.layers.Concatenate(axis=-1, name="check_saved_concatenate")
+    return keras.Model(inputs, joined([shared(t) for t in inputs]), name="check_saved_siamese")
+
+
+def _check_save_and_reload(loss_class: type, triplet_loss) -> None:
+    """Save a model compiled with ``loss_class(alpha=0.5)``, reload it, test what it computes."""
+    model = _tiny_siamese()
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=0.1),
+        loss=_make(loss_class, alpha=_MARGIN, name=_SAVED_NAME),
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "siamese.keras")
+        try:
+            with warnings.catch_warnings():  # Keras's own, on the TensorFlow backend: not theirs
+                warnings.filterwarnings("ignore", _KERAS_SAVE_WARNING, DeprecationWarning)
+                model.save(path)
+        except Exception as exc:  # the learner's get_config may hold anything
+            raise AssertionError(
+                f"Keras cannot save a model compiled with your {loss_class.__name__} "
+                f"({type(exc).__name__}: {error_text(exc)}): get_config must return plain "
+                f"numbers and strings, e.g. {_GET_CONFIG}."
+            ) from exc
+        reloaded = _load(path, loss_class)
+    loss = reloaded.loss
+    if type(loss) is not loss_class:
+        raise AssertionError(
+            f"The reloaded model's loss is a {type(loss).__name__}, not your "
+            f"{loss_class.__name__}: another class is registered under the name "
+            f"{keras.saving.get_registered_name(loss_class)!r}. Register yours under a name of "
+            f"its own, {_REGISTER}, and re-run the cell."
+        )
+    value = _evaluate(reloaded, loss_class)
+    if np.isclose(value, _DEFAULT_MARGIN, rtol=1e-5, atol=1e-6):
+        if not _defines(loss_class, "get_config"):
+            fix = (
+                "you did not write get_config, so the config Keras saves holds only the name and "
+                "the reduction"
+            )
+        else:
+            keys = sorted(_make(loss_class, alpha=_MARGIN).get_config())
+            fix = f"your get_config does not keep alpha (it returns the keys {keys})"
+        raise AssertionError(
+            f"A model compiled with {loss_class.__name__}(alpha=0.5) reloads with the default "
+            f"margin 0.2: {fix}. Keras rebuilds the loss from its config when it loads the "
+            f"model; add the margin: def get_config(self): {_GET_CONFIG}."
+        )
+    if not np.isclose(value, _MARGIN, rtol=1e-5, atol=1e-6):
+        raise AssertionError(
+            f"A model compiled with {loss_class.__name__}(alpha=0.5) reloads with a loss that "
+            f"reports {value:.4g} on triplets with a = p = n, where the margin 0.5 gives 0.5: "
+            f"get_config must return the margin under the name __init__ takes, {_GET_CONFIG}."
+        )
+    y_pred = _triplet_batch(8, 10, seed=22)
+    out = _run_call(loss, triplet_loss, y_pred, f"The reloaded {loss_class.__name__}")
+    if out.shape != (len(y_pred),) or not np.allclose(
+        out, _reference_loss(y_pred, _MARGIN), rtol=1e-4, atol=_ATOL
+    ):
+        raise AssertionError(
+            f"The reloaded {loss_class.__name__} computes other losses than the one that was "
+            f"saved (margin 0.5): get_config must hold everything __init__ needs, {_GET_CONFIG}."
+        )
+    if loss.name != _SAVED_NAME:
+        raise AssertionError(
+            f"The reloaded loss is named {loss.name!r} instead of {_SAVED_NAME!r}: your "
+            "get_config drops the parent's config (name and reduction). Start from it: "
+            f"{_GET_CONFIG}."
+        )
+
+
+def _load(path: str, loss_class: type) -> keras.Model:
+    """``keras.saving.load_model(path)``, with a message that names the mistake if it fails."""
+    try:
+        return keras.saving.load_model(path)
+    except Exception as exc:  # a custom class makes loading fail in many ways
+        registered = keras.saving.get_registered_name(loss_class)
+        if keras.saving.get_registered_object(registered) is not loss_class:
+            with_custom = _loads_with_custom_objects(path, loss_class)
+            raise AssertionError(
+                f'Keras cannot find your class when loading the model ("Could not locate class '
+                f"'{loss_class.__name__}'\"): a .keras file names its loss by the name the class "
+                f"is registered under, and {loss_class.__name__} is not registered. Add "
+                f"{_REGISTER} on the line above class {loss_class.__name__}(keras.losses.Loss), "
+                "then re-run the cell."
+                + (
+                    " (keras.saving.load_model(path, custom_objects=...) would find it, but "
+                    "whoever loads the file would have to know that.)"
+                    if with_custom
+                    else ""
+                )
+            ) from exc
+        raise AssertionError(
+            f"Keras saved a model compiled with your {loss_class.__name__} but cannot load it "
+            f"again ({type(exc).__name__}: {error_text(exc, limit=160)}): it rebuilds the loss "
+            f"as {loss_class.__name__}(**config), so every key of get_config must be an argument "
+            f"of __init__: {_GET_CONFIG}, with def __init__(self, alpha=0.2, name=..., **kwargs)."
+        ) from exc
+
+
+def _loads_with_custom_objects(path: str, loss_class: type) -> bool:
+    try:
+        keras.saving.load_model(path, custom_objects={loss_class.__name__: loss_class})
+    except Exception:  # noqa: BLE001 - the answer is only yes or no
+        return False
+    return True
+
+
+def _evaluate(model: keras.Model, loss_class: type) -> float:
+    """The loss the reloaded model reports on one batch (its embeddings are all zero)."""
+    rng = np.random.default_rng(23)
+    images = [rng.normal(size=(4, _STEP_SHAPES["image"])).astype(np.float32) for _ in ROLES]
+    targets = np.zeros((4, 3 * _STEP_SHAPES["emb"]), np.float32)
+    try:
+        value = model.evaluate(images, targets, batch_size=4, verbose=0)
+    except Exception as exc:  # the learner's loss may raise anything once traced
+        raise AssertionError(
+            f"The reloaded model fails in model.evaluate with your {loss_class.__name__}, where "
+            f"Keras traces the loss into a graph: {type(exc).__name__}: {error_text(exc)}"
+        ) from exc
+    return float(np.ravel(value)[0])
