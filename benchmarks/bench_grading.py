@@ -6,11 +6,18 @@ n exercises filled in from the source), grades them with ``--jobs 2`` and prints
 the wall time and where the time goes: worker start-up, kernel start-up, the
 setup cell (imports: TensorFlow/Keras), the other cells, and the HTML export.
 
+Each notebook runs in the bubblewrap sandbox unless ``--no-sandbox``; ``--compare``
+grades the class both ways. The sandbox's own cost is then measured apart, on a
+notebook of one trivial cell run ``--repeat`` times each way (kernel start to
+shutdown, no TensorFlow), plus its set-up once per grading run (probing the
+kernel's Python and copying the course packages).
+
 If notebook 07 does not exist yet, a small fixture notebook that imports keras
 stands in for it (said so in the output), so the figure still includes the
 TensorFlow import that dominates a real notebook's start.
 
-Run: ``python benchmarks/bench_grading.py [--learners 20] [--jobs 2] [--run-all]``
+Run: ``python benchmarks/bench_grading.py [--learners 20] [--jobs 2] [--run-all]
+[--no-sandbox | --compare] [--repeat 5]``
 """
 
 from __future__ import annotations
@@ -31,7 +38,10 @@ import nbformat  # noqa: E402
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook  # noqa: E402
 
 from siamese_grading import Limits, grade_submissions, release_directory  # noqa: E402
+from siamese_grading.grade import kernel_python  # noqa: E402
 from siamese_grading.nbtools import find_exercises, nbgrader_meta  # noqa: E402
+from siamese_grading.runner import KERNEL_ENV, run_notebook  # noqa: E402
+from siamese_grading.sandbox import build_sandbox  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "07_the_triplet_loss.ipynb"
@@ -115,20 +125,39 @@ def main() -> int:
     parser.add_argument(
         "--run-all", action="store_true", help="run every cell, not just up to the last check"
     )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--no-sandbox", action="store_true", help="grade without bubblewrap")
+    mode.add_argument("--compare", action="store_true", help="grade with and without it")
+    parser.add_argument("--repeat", type=int, default=5, help="overhead runs (0: none)")
     args = parser.parse_args()
+    modes = [True, False] if args.compare else [not args.no_sandbox]
+    totals = {}
+    for sandbox in modes:
+        totals[sandbox] = grade_class(args, sandbox)
+    if args.compare:
+        on, off = totals[True], totals[False]
+        print(f"\nwith the sandbox {on:.1f} s, without {off:.1f} s: ratio {on / off:.2f}")
+    if True in modes and args.repeat:
+        print_overhead(args.repeat)
+    return 0
+
+
+def grade_class(args, sandbox: bool) -> float:
+    """Grade the generated class once; print the figures; return the wall time."""
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
         base = Path(tmp)
         src, subs, what = make_class(base, args.learners)
         mode = "every cell (--run-all)" if args.run_all else "up to the last self-check (default)"
-        print(f"grading {args.learners} submissions of {what} with --jobs {args.jobs}")
-        print(f"running {mode}")
+        where = "in the bubblewrap sandbox" if sandbox else "WITHOUT a sandbox (--no-sandbox)"
+        print(f"\ngrading {args.learners} submissions of {what} with --jobs {args.jobs}")
+        print(f"running {mode}, {where}")
         print(f"machine: {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f}")
         start, cpu_start = time.perf_counter(), time.process_time()
         report = grade_submissions(
             subs,
             src,
             base / "out",
-            limits=Limits(timeout=args.timeout, run_all=args.run_all),
+            limits=Limits(timeout=args.timeout, run_all=args.run_all, sandbox=sandbox),
             jobs=args.jobs,
             log=lambda line: None,
         )
@@ -151,7 +180,47 @@ def main() -> int:
         f"on an idle machine the CPU work alone needs >= {cpu / cores:.1f} s of wall time "
         f"on {cores} cores (ratio to goal: {cpu / cores / GOAL_S:.2f})"
     )
-    return 0
+    return wall
+
+
+def print_overhead(repeat: int) -> None:
+    """The sandbox's own cost: set-up once per run, and per notebook, interleaved runs.
+
+    The probe notebook is the graded notebook's setup cell (its imports: TensorFlow),
+    run alone ``repeat`` times in the sandbox and ``repeat`` times without, one after
+    the other, so that the machine's load weighs on both alike.
+    """
+    source = nbformat.read(NOTEBOOK, as_version=4) if NOTEBOOK.exists() else keras_fixture()
+    setup = next(c.source for c in source.cells if c.cell_type == "code")
+    nb = new_notebook(cells=[new_code_cell(setup)])
+    nb.metadata = {"kernelspec": {"name": "python3", "display_name": "Python 3"}}
+    with tempfile.TemporaryDirectory(prefix="bench-sandbox-") as tmp:
+        start = time.perf_counter()
+        box = build_sandbox(
+            kernel_python("python3"),
+            Path(tmp) / "course",
+            private=[],
+            scratch_bytes=Limits().scratch_bytes,
+            extra_env=KERNEL_ENV,
+        )
+        setup_s = time.perf_counter() - start
+        seconds: dict[bool, list[float]] = {True: [], False: []}
+        for _ in range(repeat):  # interleaved, so that the machine's load hits both alike
+            for sandbox in (True, False):
+                limits = Limits(timeout=120, sandbox=sandbox)
+                start = time.perf_counter()
+                run = run_notebook(nb, "probe.ipynb", limits, sandbox=box if sandbox else None)
+                assert run.cells and run.cells[0]["status"] == "ok", run.end
+                seconds[sandbox].append(time.perf_counter() - start)
+    on, off = statistics.median(seconds[True]), statistics.median(seconds[False])
+    print(f"\nsandbox set-up, once per grading run: {setup_s:.2f} s")
+    print(
+        f"the setup cell alone, median of {repeat} runs (kernel start to shutdown): "
+        f"{on:.2f} s in the sandbox, {off:.2f} s without: overhead {on - off:+.2f} s per "
+        f"notebook ({(on - off) / off:+.0%})"
+    )
+    print("each run, in the sandbox:", " ".join(f"{t:.2f}" for t in seconds[True]))
+    print("each run, without:       ", " ".join(f"{t:.2f}" for t in seconds[False]))
 
 
 def print_breakdown(runs) -> None:

@@ -7,9 +7,12 @@ Two commands (``python -m siamese_grading --help``, or ``siamese-grading``):
     ``# YOUR CODE HERE`` / ``raise NotImplementedError()``, hidden tests removed,
     outputs cleared, and a fingerprint of each self-check in the metadata.
 ``grade SUBMISSIONS_DIR --source SRC_DIR --out RESULTS_DIR``
-    Runs each learner's notebook in a fresh kernel, in its own process group, with
-    the locked self-checks and hidden tests put back, and writes grades.csv and one
-    HTML feedback page per notebook.
+    Treats every submission as untrusted code. For each notebook, a fresh kernel
+    in a bubblewrap sandbox (Linux) runs the source notebook's own cells with the
+    learner's exercise code (definitions only, screened) in place of the
+    solutions, then the locked self-checks and hidden tests; the grader decides
+    each grade from the kernel's replies, outside the sandbox, and writes
+    grades.csv and one inert (text and images) HTML feedback page per notebook.
 
 The notebooks follow nbgrader's conventions (``### BEGIN SOLUTION`` markers and
 nbgrader cell metadata), so ``nbgrader generate_assignment`` works on them too.
@@ -20,8 +23,8 @@ the command line starts in a fraction of a second. The names below are imported
 on first use, for the same reason.
 
 The grader is POSIX-only (it uses ``resource`` and ``os.killpg``); on Windows, run
-it under WSL or in a Linux container. Grading isolates submissions but is not a
-security sandbox: for untrusted classes, run the grader inside a container.
+it under WSL or in a Linux container. Its sandbox needs Linux and bubblewrap;
+``--no-sandbox`` grades without one, only for submissions you trust.
 """
 
 from __future__ import annotations

@@ -26,9 +26,11 @@ Instructor tools for the course notebooks.
   release  write the student version of the notebooks (solutions and hidden tests out)
   grade    run learners' notebooks with the locked self-checks and write their grades
 
-Grading isolates each submission (own process group, kernel, temporary folder and
-time limit) but is not a security sandbox: for untrusted classes, run it inside a
-container."""
+A submission is untrusted code: on Linux, grading runs each notebook in a
+bubblewrap sandbox (no network, nothing of yours visible, nothing left running)
+and decides each grade outside it, from a fresh kernel that runs only the course's
+cells and the exercises' definitions. Elsewhere, --no-sandbox grades without one
+(for submissions you trust)."""
 
 RELEASE_HELP = """\
 Write the student version of every notebook of SRC_DIR into OUT_DIR: each
@@ -40,13 +42,15 @@ learners. SRC_DIR is never modified."""
 
 GRADE_HELP = """\
 Grade SUBMISSIONS_DIR/<learner>/<notebook>.ipynb against the source notebooks of
-the same name. Each notebook runs top to bottom in a fresh kernel, in its own
-process group and temporary folder, with the locked self-checks (hidden tests
-included) put back. An exercise scores its points when its self-check runs without
-error. Writes RESULTS_DIR/grades.csv (learner, notebook, exercise, points,
-max_points, status, message; status is passed, failed, error, timeout, missing or
-invalid-notebook) and RESULTS_DIR/feedback/<learner>/<notebook>.html, and prints a
-summary table. Submissions and sources are never modified."""
+the same name. For each notebook, a fresh kernel in a bubblewrap sandbox runs the
+source notebook's own cells with the learner's exercise cells in place of the
+solutions (definitions only; code that tampers with the checks is refused), then
+the locked self-checks with their hidden tests. An exercise scores its points when
+its self-check runs without error. Writes RESULTS_DIR/grades.csv (learner,
+notebook, exercise, points, max_points, status, message, sandbox; status is passed,
+failed, error, refused, timeout, missing or invalid-notebook) and
+RESULTS_DIR/feedback/<learner>/<notebook>.html (text and images only), and prints
+a summary table. Submissions and sources are never modified."""
 
 
 def as_option(check: Callable[[Any], Any], convert: type) -> Callable[[str], Any]:
@@ -120,6 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="run every cell; by default a notebook stops after its last self-check, "
         "since later cells cannot change a grade (and may train a model for minutes)",
     )
+    grade.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="grade without the bubblewrap sandbox (macOS, or Linux without bubblewrap): "
+        "submissions then run as you and can read and change your files; only for "
+        "submissions you trust (every row of grades.csv says sandbox=none)",
+    )
     return parser
 
 
@@ -165,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
                 cell_timeout=args.cell_timeout,
                 run_all=args.run_all,
                 kernel_name=args.kernel,
+                sandbox=not args.no_sandbox,
             )
             grade_submissions(
                 args.submissions,

@@ -1,15 +1,24 @@
 """Run one notebook in a fresh kernel and report each cell: the grader's worker process.
 
 ``runner`` starts this file as a script in a new process group (``python _worker.py
-JOB.json``), so that nothing the notebook does can reach the grader itself. It
-imports only the standard library, nbformat, nbclient and the standard-library
-modules of this package (:mod:`.limits`), never ``helpers`` (which would import
-TensorFlow for nothing). It is POSIX-only, like the grader (``resource``).
+JOB.json``). The worker runs *outside* the sandbox, on the grader's side: it holds
+the kernel's channels and writes the report, in a folder that the kernel cannot
+see. It imports only the standard library, nbformat, nbclient, jupyter_client and
+the standard-library modules of this package (:mod:`.limits`, :mod:`.sandbox`),
+never ``helpers`` (which would import TensorFlow for nothing). POSIX-only.
 
-JOB.json holds: ``notebook`` (path), ``cwd`` (the kernel's working folder),
-``progress`` (path of the JSON-lines report), ``limits`` (:meth:`Limits.to_json
-<siamese_grading.limits.Limits.to_json>`: the time limits, kernel name and output
-cap) and ``stop_after`` (index of the last cell to run, or null to run them all).
+JOB.json holds: ``notebook`` (path), ``cwd`` (the kernel's working folder when it
+is not sandboxed), ``progress`` (path of the JSON-lines report), ``connection_file``,
+``limits`` (:meth:`Limits.to_json <siamese_grading.limits.Limits.to_json>`),
+``sandbox`` (:meth:`Sandbox.to_json <siamese_grading.sandbox.Sandbox.to_json>`, or
+null) and ``stop_after`` (index of the last cell to run, or null to run them all).
+
+With a sandbox, the kernel is started through bubblewrap and creates its Unix
+sockets in its own ``/tmp``; the worker connects to them from outside through
+``/proc/<kernel pid>/root``, then, before any cell runs, removes the socket files
+and blanks the connection file (so that nothing started in the sandbox can talk
+to the kernel or read its key), and makes the kernel non-dumpable (so that no
+process of the sandbox can read or write its memory).
 
 The report gets one JSON object per line, written as soon as it is known:
 ``{"event": "start"}``, ``{"event": "kernel", "pid": ...}``, one ``{"event": "cell",
@@ -35,16 +44,61 @@ if sys.path and os.path.abspath(sys.path[0]) == _HERE:
 # grammar at import time (seconds of CPU) for a format check that notebooks never use.
 sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
+import signal  # noqa: E402
+import stat  # noqa: E402
+
 import nbformat  # noqa: E402
+import zmq  # noqa: E402
+from jupyter_client import AsyncKernelManager  # noqa: E402
+from jupyter_core.utils import run_sync  # noqa: E402
 from nbclient import NotebookClient  # noqa: E402
 from nbclient.exceptions import CellTimeoutError, DeadKernelError  # noqa: E402
 
 from siamese_grading._text import describe  # noqa: E402
 from siamese_grading.limits import Limits  # noqa: E402
+from siamese_grading.sandbox import (  # noqa: E402
+    CONNECTION_FILE,
+    SOCKETS,
+    Sandbox,
+    host_path,
+    sandbox_children,
+)
 
 #: ename of the error reply that nbclient makes up when a cell times out.
 TIMEOUT_ENAME = "GraderCellTimeout"
 MAX_EVALUE_CHARS = 2000
+#: Largest message the worker accepts from a kernel (a bigger one drops the connection).
+MAX_MESSAGE_BYTES = 128 * 2**20
+#: Run in the sandboxed kernel before any cell: no process may read or write its memory.
+PROLOGUE = (
+    "import ctypes as _grader_ctypes\n"
+    "if _grader_ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0) != 0:  # PR_SET_DUMPABLE\n"
+    "    raise OSError(_grader_ctypes.get_errno(), 'prctl(PR_SET_DUMPABLE, 0) failed')\n"
+    "del _grader_ctypes\n"
+)
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernel runs in the job's bubblewrap sandbox (see module doc)."""
+
+    sandbox: Sandbox | None = None
+    kernel_pid: int | None = None  # the kernel itself; the provisioner's pid is bwrap's
+
+    async def interrupt_kernel(self) -> None:
+        """SIGINT to the kernel alone: bwrap, its process group's leader, would die of it."""
+        if self.kernel_pid is None:
+            return await super().interrupt_kernel()
+        try:
+            os.kill(self.kernel_pid, signal.SIGINT)
+        except OSError:
+            pass
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        cmd = super().format_kernel_cmd(extra_arguments)
+        host_file = os.path.realpath(self.connection_file)
+        cmd = [CONNECTION_FILE if arg == host_file else arg for arg in cmd]
+        env = dict(getattr(self.kernel_spec, "env", None) or {})
+        return self.sandbox.command(cmd, connection_file=host_file, env=env)
 
 
 class CappedClient(NotebookClient):
@@ -135,13 +189,22 @@ def run(job: dict) -> int:
         resources={"metadata": {"path": job["cwd"]}},
         error_on_timeout={"ename": TIMEOUT_ENAME, "evalue": "cell timed out", "traceback": []},
     )
-    client.km = client.create_kernel_manager()
+    sandbox = Sandbox.from_json(job["sandbox"]) if job.get("sandbox") else None
+    client.km = _kernel_manager(limits, sandbox, job["connection_file"])
+    kernel_pid = None
     try:
-        client.start_new_kernel(cwd=job["cwd"])
-        kernel_pid = getattr(getattr(client.km, "provisioner", None), "pid", None)
-        report.write("kernel", pid=kernel_pid)
+        # bwrap itself runs in the sandbox's PID namespace: it gets none of the grader's variables
+        env = {"PATH": "/usr/bin:/bin"} if sandbox is not None else None
+        client.start_new_kernel(cwd=job["cwd"], **({"env": env} if env else {}))
+        group = getattr(getattr(client.km, "provisioner", None), "pid", None)
+        report.write("kernel", pid=group)  # the runner kills this process group at the end
+        kernel_pid = group
+        if sandbox is not None:
+            kernel_pid = _connect_sandboxed(client, group, deadline)
         client.start_new_kernel_client()
-        report.write("ready", kernel_cpu=process_cpu(kernel_pid))
+        if sandbox is not None:
+            _seal(client, kernel_pid, job["connection_file"], deadline)
+        report.write("ready", kernel_cpu=process_cpu(kernel_pid), cpu_pid=kernel_pid)
         cells = _Cells(client, nb, report, kernel_pid, deadline)
         reason = cells.run(limits.cell_limit, job.get("stop_after"))
     except Exception as error:  # kernel failed to start, or nbclient gave up
@@ -150,15 +213,80 @@ def run(job: dict) -> int:
     else:
         message = None
     finally:
+        last_cpu = process_cpu(kernel_pid)
         try:
             client._cleanup_kernel()
         except Exception:
             pass
     worker_cpu, kernel_cpu = _cpu_seconds()
+    kernel_cpu = max(kernel_cpu, last_cpu or 0.0)
     report.write(
         "end", reason=reason, message=message, worker_cpu=worker_cpu, kernel_cpu=kernel_cpu
     )
     return 0
+
+
+def _kernel_manager(limits: Limits, sandbox: Sandbox | None, connection_file: str):
+    """The kernel manager of a job: sandboxed (Unix sockets) or plain (TCP on localhost)."""
+    if sandbox is None:
+        km = AsyncKernelManager(kernel_name=limits.kernel_name)
+    else:
+        km = SandboxedKernelManager(kernel_name=limits.kernel_name, transport="ipc", ip=SOCKETS)
+        km.sandbox = sandbox
+    km.connection_file = connection_file
+    km.context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+    return km
+
+
+def _connect_sandboxed(client: NotebookClient, group: int, deadline: float) -> int:
+    """Wait for the sandboxed kernel's sockets; point the manager at them; return its pid.
+
+    bwrap (``group``) starts the sandbox's init, which starts the kernel: the
+    kernel is bwrap's grandchild.
+    """
+    km = client.km
+    ports = [km.shell_port, km.iopub_port, km.stdin_port, km.hb_port, km.control_port]
+    while time.monotonic() < deadline:
+        for init in sandbox_children(group):
+            for pid in sandbox_children(init):
+                paths = [host_path(pid, f"{SOCKETS}-{port}") for port in ports]
+                if all(_is_socket(path) for path in paths):
+                    km.ip = host_path(pid, SOCKETS)
+                    km.kernel_pid = pid
+                    return pid
+        if not run_sync(km.is_alive)():
+            raise RuntimeError("the sandbox stopped before the kernel started (see the log)")
+        time.sleep(0.05)
+    raise TimeoutError("the sandboxed kernel did not open its sockets in time")
+
+
+def _is_socket(path: str) -> bool:
+    try:
+        return stat.S_ISSOCK(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _seal(client: NotebookClient, kernel_pid: int, connection_file: str, deadline: float):
+    """Cut every other way to the kernel, now that the worker holds its channels."""
+    km = client.km
+    for port in (km.shell_port, km.iopub_port, km.stdin_port, km.hb_port, km.control_port):
+        try:
+            os.unlink(host_path(kernel_pid, f"{SOCKETS}-{port}"))
+        except OSError:
+            pass
+    with open(connection_file, "w", encoding="utf-8") as file:  # same inode as the sandbox's
+        file.write("{}")
+    reply = run_sync(client.kc.execute_interactive)(
+        PROLOGUE,
+        silent=True,
+        store_history=False,
+        timeout=max(1.0, deadline - time.monotonic()),
+        output_hook=lambda msg: None,
+    )
+    if reply.get("content", {}).get("status") != "ok":
+        evalue = reply.get("content", {}).get("evalue", "")
+        raise RuntimeError(f"the sandboxed kernel could not be sealed: {evalue}")
 
 
 def _cpu_seconds() -> tuple[float, float]:

@@ -1,72 +1,112 @@
-"""Put the locked self-checks and hidden tests back into a learner's notebook.
+"""Build the notebook that decides a learner's grades: the course's cells and their exercise code.
 
-A learner may have moved cells, deleted some, lost the cell metadata or edited a
-self-check. :func:`assemble` finds each self-check cell of the source notebook in
-the submission, in this order:
+The grades are not decided by running the learner's notebook. :func:`assemble`
+starts from the *source* (instructor) notebook and replaces each solution cell
+by the learner's exercise cell, as screened by :func:`~siamese_grading.screen.screen`
+(definitions only; refused code is replaced by the released stub). Every other
+cell is the course's own: the setup cell, the cells that prepare data, and the
+locked self-checks with their hidden tests. Cells the learner added, edited or
+moved elsewhere never run, so nothing outside the exercise code can change a
+grade: not a patched check, not an IPython input or AST transformer, not a
+replaced ``np.allclose``.
+
+The learner's exercise cell is found, in this order:
 
 1. by nbgrader ``grade_id`` in the cell metadata;
-2. by fingerprint: the cell's source equals the released self-check (sha256 of the
-   normalised source, as stored by ``release``);
-3. by source: the cell equals the instructor's self-check;
-4. by its first statement (e.g. ``checks.check_triplet_loss(triplet_loss)``) in a
-   cell that holds other code too.
+2. by its ``# EXERCISE N.k`` first line;
+3. by fingerprint: the cell still equals the released stub;
+4. by what it defines: a code cell that defines every function and class that
+   the released exercise cell defines.
 
-The cell found is replaced by the *source* notebook's version (hidden tests
-included), so editing a check away does not help; in case 4 the learner's cell is
-kept and the locked check goes right after it. A self-check that cannot be found
-is put back right after its exercise cell (found by ``grade_id``, by its
-``# EXERCISE N.k`` first line, or by fingerprint). When neither can be found, the
-exercise is ``missing``. A cell that held only hidden tests is put back after the
-nearest cell above it that was found.
+An exercise whose cell cannot be found is ``missing``; its stub runs in its place.
 """
 
 from __future__ import annotations
 
+import ast
 import copy
 from dataclasses import dataclass, field
 
 from nbformat import NotebookNode
-from nbformat.v4 import new_code_cell
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from .nbtools import (
+    BEGIN_SOLUTION,
     METADATA_KEY,
-    Exercise,
     cell_source,
     exercise_number,
     exercise_title,
     find_exercises,
     fingerprint,
-    is_grade_cell,
-    is_solution_cell,
     nbgrader_meta,
-    new_cell_id,
-    normalize_source,
     released_cell_source,
     strip_hidden_tests,
 )
+from .screen import (
+    BUILTIN_NAMES,
+    IPYTHON_NAMES,
+    SAFE_MODULES,
+    Policy,
+    Screened,
+    bound_names,
+    dump,
+    imported_modules,
+    parse,
+    screen,
+)
+
+#: What the feedback shows in place of a self-check made of hidden tests only.
+HIDDEN_CELL = "# (a self-check of hidden tests)"
+
+
+@dataclass
+class ExerciseCode:
+    """What was put in place of one solution cell of the source notebook.
+
+    Attributes
+    ----------
+    learner_source : str or None
+        The learner's cell as submitted; None when it could not be found.
+    screened : Screened or None
+        What of it runs (None when not found: the released stub runs).
+    """
+
+    learner_source: str | None
+    screened: Screened | None
 
 
 @dataclass
 class Assembled:
-    """A submission ready to run.
+    """The grading notebook of one submission.
 
     Attributes
     ----------
     nb : NotebookNode
-        The learner's cells, outputs cleared, with the locked checks put back.
+        What runs: the source's cells, hidden tests included, with the learner's
+        screened exercise code in place of each solution. Never shown to learners.
+    shown : list of str
+        Per cell of ``nb``, the source the feedback page shows (released checks,
+        the learner's exercise cells as submitted).
     check_cells : dict
-        Exercise name -> index of its self-check cell in ``nb`` (absent if missing).
+        Exercise name -> index of its self-check cell in ``nb``.
     missing : dict
-        Exercise name -> why it could not be found.
+        Exercise name -> why its cell could not be found.
+    code : dict
+        Index of each solution cell in ``nb`` -> :class:`ExerciseCode`.
+    secret : set of int
+        Cells whose outputs are never shown (they hold hidden tests).
     """
 
     nb: NotebookNode
+    shown: list[str] = field(default_factory=list)
     check_cells: dict[str, int] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)
+    code: dict[int, ExerciseCode] = field(default_factory=dict)
+    secret: set[int] = field(default_factory=set)
 
 
 def assemble(source: NotebookNode, submission: NotebookNode) -> Assembled:
-    """Return ``submission`` with ``source``'s locked self-checks and hidden tests in place.
+    """Return the grading notebook of ``submission`` against ``source``.
 
     Neither argument is modified.
 
@@ -74,135 +114,114 @@ def assemble(source: NotebookNode, submission: NotebookNode) -> Assembled:
     --------
     >>> ready = assemble(nbformat.read("notebooks/07_the_triplet_loss.ipynb", 4), learner_nb)
     >>> sorted(ready.check_cells)
-    ['ex7_1_triplet_loss', ...]
+    ['ex7_1_triplet_loss']
     """
-    nb = copy.deepcopy(submission)
-    for cell in nb.cells:
-        cell.metadata.pop(METADATA_KEY, None)
-        if cell.cell_type == "code":
-            cell.outputs, cell.execution_count = [], None
-    state = _State(nb.cells)
-    exercises = {ex.check_index: ex for ex in find_exercises(source)}
+    facts = _Facts(source)
+    nb = new_notebook(metadata=copy.deepcopy(source.get("metadata", {})))
+    nb.metadata.pop(METADATA_KEY, None)
     result = Assembled(nb)
+    free = [c for c in submission.cells if c.get("cell_type") == "code"]
     for index, cell in enumerate(source.cells):
-        exercise = exercises.get(index)
-        hidden = cell.cell_type == "code" and strip_hidden_tests(cell_source(cell))[1] > 0
-        if exercise is None and not hidden:
-            continue  # neither a self-check nor a code cell with hidden tests
-        placed = state.place(source, index, exercise)
-        if exercise is not None and placed is None:
+        full = cell_source(cell)
+        released = released_cell_source(cell)
+        if cell.get("cell_type") != "code":
+            nb.cells.append(new_markdown_cell(released or ""))
+            result.shown.append(released or "")
+            continue
+        if strip_hidden_tests(full)[1]:
+            result.secret.add(index)
+        if nbgrader_meta(cell).get("solution") and BEGIN_SOLUTION in full:
+            code = _exercise_code(cell, free, facts)
+            result.code[index] = code
+            runs = code.screened.code if code.screened and code.screened.runs else released
+            nb.cells.append(new_code_cell(runs or ""))
+            learner = code.learner_source
+            result.shown.append(learner if learner is not None else released or "")
+            continue
+        nb.cells.append(new_code_cell(full))
+        result.shown.append(released if released is not None else HIDDEN_CELL)
+    for exercise in find_exercises(source):
+        result.check_cells[exercise.name] = exercise.check_index
+        code = result.code.get(exercise.solution_index)
+        if code is not None and code.learner_source is None:
             result.missing[exercise.name] = (
-                f"could not find the cells of {exercise.title} (deleted?); "
-                "its self-check was not run"
+                f"could not find the cells of {exercise.title} (deleted?); its self-check "
+                "was not run"
             )
-    nb.cells = state.cells
-    positions = {id(cell): k for k, cell in enumerate(nb.cells)}
-    for index, exercise in exercises.items():
-        placed = state.placed.get(index)
-        if placed is not None:
-            result.check_cells[exercise.name] = positions[id(placed)]
     return result
 
 
-class _State:
-    """The learner's cells while checks are being put back."""
+class _Facts:
+    """What the source notebook binds and imports (for each exercise's :class:`Policy`)."""
 
-    def __init__(self, cells: list):
-        self.cells = list(cells)
-        self.used: set[int] = set()  # id() of learner cells already matched
-        self.placed: dict[int, NotebookNode] = {}  # source index -> cell in self.cells
-        self.last_after: dict[int, NotebookNode] = {}  # anchor id -> last cell put after it
+    def __init__(self, source: NotebookNode):
+        trees = [parse(cell_source(c)) for c in source.cells if c.get("cell_type") == "code"]
+        self.bound = set().union(*(bound_names(t.body) for t in trees if t is not None))
+        self.modules = set().union(*(imported_modules(t) for t in trees))
+        self.imports = {
+            dump(node)
+            for tree in trees
+            if tree is not None
+            for node in tree.body
+            if isinstance(node, (ast.Import, ast.ImportFrom))
+        }
 
-    def place(self, source: NotebookNode, index: int, exercise: Exercise | None):
-        """Put source cell ``index`` in place; return the cell, or None when impossible."""
-        wanted = source.cells[index]
-        match, replace = self._find(wanted)
-        if match is not None and replace:
-            new = _locked_copy(wanted, keep_id=match.get("id"))
-            self.cells[self._position(match)] = new
-        else:
-            anchor = match if match is not None else self._anchor(source, index, exercise)
-            if anchor is None:
-                return None
-            self.used.add(id(anchor))
-            after = self.last_after.get(id(anchor), anchor)
-            new = _locked_copy(wanted, keep_id=None)
-            self.cells.insert(self._position(after) + 1, new)
-            self.last_after[id(anchor)] = new
-        self.used.add(id(new))
-        self.placed[index] = new
-        return new
+    def policy(self, cell: NotebookNode) -> Policy:
+        """The screen's policy for the learner's version of solution ``cell``."""
+        full = parse(cell_source(cell))
+        released = parse(released_cell_source(cell) or "")
+        template = released.body if released is not None else []
+        own = bound_names(full.body) if full is not None else set()
+        own -= bound_names(s for s in template if not _defines(s))
+        top_level = any(
+            BEGIN_SOLUTION in line and not line[: len(line) - len(line.lstrip())]
+            for line in cell_source(cell).split("\n")
+        )
+        return Policy(
+            protected=frozenset((BUILTIN_NAMES | IPYTHON_NAMES | self.bound) - own),
+            modules=frozenset(self.modules | SAFE_MODULES),
+            template=frozenset(dump(s) for s in template),
+            imports_as_source=frozenset(self.imports),
+            top_level=top_level,
+        )
 
-    def _position(self, cell) -> int:
-        return next(i for i, c in enumerate(self.cells) if c is cell)
 
-    def _free(self):
-        return [cell for cell in self.cells if id(cell) not in self.used]
+def _defines(statement: ast.stmt) -> bool:
+    """A ``def`` or ``class`` statement."""
+    return isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
 
-    def _find(self, wanted: NotebookNode):
-        """(cell, True) for a cell to replace, (cell, False) for one to insert after."""
-        grade_id = nbgrader_meta(wanted).get("grade_id")
-        free = self._free()
-        if grade_id:
-            for cell in free:
-                if nbgrader_meta(cell).get("grade_id") == grade_id:
-                    return cell, True
-        released = released_cell_source(wanted)
-        targets = [fingerprint(cell_source(wanted))]
-        if released is not None and released.strip():
-            targets.insert(0, fingerprint(released))
-        for target in targets:
-            for cell in free:
-                if cell.cell_type == "code" and fingerprint(cell_source(cell)) == target:
-                    return cell, True
-        key = _key_line(released) if is_grade_cell(wanted) else None
-        if key is not None:  # a cell that also holds other code: keep it, add ours after it
-            for cell in free:
-                lines = normalize_source(cell_source(cell)).split("\n")
-                if cell.cell_type == "code" and not is_solution_cell(cell) and key in lines:
-                    return cell, False
-        return None, False
 
-    def _anchor(self, source: NotebookNode, index: int, exercise: Exercise | None):
-        if exercise is not None and exercise.solution_index is not None:
-            return self._find_solution(source.cells[exercise.solution_index])
-        for above in range(index - 1, -1, -1):
-            if above in self.placed:
-                return self.placed[above]
-            if is_solution_cell(source.cells[above]):
-                found = self._find_solution(source.cells[above])
-                if found is not None:
-                    return found
-        return None
+def _exercise_code(wanted: NotebookNode, free: list, facts: _Facts) -> ExerciseCode:
+    """Find the learner's version of solution cell ``wanted`` in ``free`` and screen it."""
+    found = _find_solution(wanted, free)
+    if found is None:
+        return ExerciseCode(None, None)
+    free.remove(found)
+    source = cell_source(found)
+    return ExerciseCode(source, screen(source, facts.policy(wanted)))
 
-    def _find_solution(self, wanted: NotebookNode):
-        grade_id = nbgrader_meta(wanted).get("grade_id")
-        for cell in self.cells:
-            if grade_id and nbgrader_meta(cell).get("grade_id") == grade_id:
+
+def _find_solution(wanted: NotebookNode, cells: list):
+    grade_id = nbgrader_meta(wanted).get("grade_id")
+    if grade_id:
+        for cell in cells:
+            if nbgrader_meta(cell).get("grade_id") == grade_id:
                 return cell
-        number = exercise_number(exercise_title(wanted))
-        for cell in self.cells:
-            if number and exercise_number(exercise_title(cell)) == number:
+    number = exercise_number(exercise_title(wanted))
+    if number:
+        for cell in cells:
+            if exercise_number(exercise_title(cell)) == number:
                 return cell
-        released = released_cell_source(wanted)
-        for cell in self.cells:
-            if released is not None and fingerprint(cell_source(cell)) == fingerprint(released):
+    released = released_cell_source(wanted)
+    if released is not None:
+        for cell in cells:
+            if fingerprint(cell_source(cell)) == fingerprint(released):
                 return cell
-        return None
-
-
-def _key_line(released: str | None) -> str | None:
-    """First statement of a released self-check, if it is specific enough to search for."""
-    for line in normalize_source(released or "").split("\n"):
-        stripped = line.strip()
-        if stripped and not stripped.startswith("#"):
-            return line if len(stripped) >= 10 else None
+    template = parse(released or "")
+    names = {s.name for s in template.body if _defines(s)} if template is not None else set()
+    if names:
+        for cell in cells:
+            tree = parse(cell_source(cell))
+            if tree is not None and names <= {s.name for s in tree.body if _defines(s)}:
+                return cell
     return None
-
-
-def _locked_copy(cell: NotebookNode, keep_id: str | None) -> NotebookNode:
-    new = new_code_cell(source=cell_source(cell), metadata=copy.deepcopy(cell.get("metadata", {})))
-    new.metadata.pop(METADATA_KEY, None)
-    new.metadata.pop("execution", None)
-    new.id = keep_id or new_cell_id()
-    return new

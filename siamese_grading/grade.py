@@ -2,30 +2,41 @@
 
 Layout: ``SUBMISSIONS_DIR/<learner>/<notebook>.ipynb``; a notebook is matched to
 the source notebook of the same file name. For each submitted notebook, the
-grader puts the locked self-checks and hidden tests back (:mod:`.assemble`), runs
-it in a fresh kernel in its own process group with a time limit (:mod:`.runner`),
-and scores each exercise: full points when its self-check cell ran without error,
-0 otherwise. A row's status is one of
+grader builds a grading notebook from the *source* notebook, with the learner's
+exercise code (definitions only, screened) in place of each solution
+(:mod:`.assemble`), runs it in a fresh kernel in a bubblewrap sandbox
+(:mod:`.sandbox`, :mod:`.runner`), and scores each exercise from the kernel's
+replies, which the grader's worker receives over channels that nothing in the
+sandbox can reach: full points when its self-check cell ran without error, 0
+otherwise. A row's status is one of
 
 ``passed``
     the self-check ran without error;
 ``failed``
     it raised an AssertionError (the message is its first line);
 ``error``
-    another exception (NotImplementedError, NameError, ...) or the kernel died;
+    another exception (NotImplementedError, NameError, a syntax error in the
+    exercise cell...) or the kernel died;
+``refused``
+    the exercise's code reaches for the grading machinery (:mod:`.screen`); it
+    did not run;
 ``timeout``
     the notebook ran past its time limit before or while this check ran;
 ``missing``
-    the notebook was not submitted, or the exercise's cells could not be found;
+    the notebook was not submitted, or the exercise's cell could not be found;
 ``invalid-notebook``
     the file is not a readable notebook.
 
-This isolates submissions but is not a security sandbox: for untrusted classes,
-run the grader inside a container.
+The ``sandbox`` column says how the notebook ran: ``bubblewrap``, or ``none``
+when the instructor passed ``--no-sandbox``.
 """
 
 from __future__ import annotations
 
+import copy
+import shutil
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -34,23 +45,39 @@ from pathlib import Path
 
 import nbformat
 from nbformat import NotebookNode
-from nbformat.v4 import new_notebook
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from ._text import first_line
 from ._validation import check_callable, check_count, check_instance
-from .assemble import Assembled, assemble
+from .assemble import Assembled, ExerciseCode, assemble
 from .limits import Limits
 from .nbtools import Exercise, InvalidNotebookError, find_exercises, read_notebook
-from .report import FeedbackWriter, GradeRow, feedback_cell, format_points, summary_table, write_csv
-from .runner import RunResult, kill_all, run_notebook
+from .report import (
+    FeedbackWriter,
+    GradeRow,
+    feedback_cell,
+    format_points,
+    inert_outputs,
+    summary_table,
+    write_csv,
+)
+from .runner import KERNEL_ENV, RunResult, kill_all, run_notebook
+from .sandbox import Sandbox, SandboxError, build_sandbox
 
 FEEDBACK_NOTE = (
-    "Below is your notebook as the grader ran it: top to bottom in a fresh kernel, with the "
-    "original self-checks (and their hidden tests) in place of yours."
+    "Below is the notebook as the grader ran it, in a fresh kernel: the course's own cells, "
+    "your exercise cells (their definitions: other statements are listed as not run) and the "
+    "original self-checks, with extra hidden tests whose output is not shown. Cells you added "
+    "or changed outside the exercise cells were not run."
 )
 FEEDBACK_NOTE_STOP = (
     " The grader stopped after the last self-check: the cells after it cannot change your "
     "grade, so they show no output here."
+)
+NO_SANDBOX_NOTE = " This notebook was graded without a sandbox."
+NO_SANDBOX_WARNING = (
+    "warning: grading WITHOUT a sandbox (--no-sandbox): each submission runs as your user and "
+    "can read and change your files; use this only for submissions you trust"
 )
 
 
@@ -104,6 +131,12 @@ class _Settings:
     out: Path
     writer: FeedbackWriter
     log: Callable[[str], None]
+    sandbox: Sandbox | None = None
+
+    @property
+    def mode(self) -> str:
+        """The ``sandbox`` column of this run's rows."""
+        return "bubblewrap" if self.sandbox is not None else "none"
 
     def feedback_path(self, learner: str, notebook: str) -> Path:
         """Where the feedback page of ``learner``'s ``notebook`` goes."""
@@ -179,8 +212,9 @@ def grade_submissions(
     TypeError, ValueError
         If ``limits``, ``jobs`` or ``log`` is not what is expected.
     GradingError
-        If a folder is wrong or the sources hold no graded exercise; nothing is
-        written then.
+        If a folder is wrong, the sources hold no graded exercise, or the sandbox
+        cannot be set up (bubblewrap missing; ``Limits(sandbox=False)`` grades
+        without one); nothing is written then.
 
     Examples
     --------
@@ -199,15 +233,74 @@ def grade_submissions(
     _check_folders(submissions, Path(source_dir).resolve(), out)
     sources = {s.name: s for s in load_sources(source_dir)}
     learners = _learners(submissions, sources, log)
-    out.mkdir(parents=True, exist_ok=True)
-    settings = _Settings(limits, jobs, out, FeedbackWriter(), log)
+    run_dir = Path(tempfile.mkdtemp(prefix="siamese-grading-run-"))
+    try:
+        sandbox = _sandbox(limits, run_dir, [submissions, Path(source_dir).resolve(), out], log)
+        out.mkdir(parents=True, exist_ok=True)
+        settings = _Settings(limits, jobs, out, FeedbackWriter(), log, sandbox)
+        rows, results = _grade_all(learners, sources, settings)
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    write_csv(rows, out / "grades.csv")
+    log("")
+    log(summary_table(rows))
+    log(f"\nwrote {out / 'grades.csv'} and the feedback pages under {out / 'feedback'}")
+    return GradeReport(rows, results, time.monotonic() - started)
+
+
+def _sandbox(limits: Limits, run_dir: Path, private: list[Path], log) -> Sandbox | None:
+    """The run's sandbox (its course snapshot in ``run_dir``), or None with --no-sandbox."""
+    if not limits.sandbox:
+        log(NO_SANDBOX_WARNING)
+        return None
+    if sys.platform != "linux":
+        raise GradingError(
+            f"the sandbox needs Linux (bubblewrap), and this is {sys.platform}: grade on Linux "
+            "(a VM or a Linux container), or pass --no-sandbox for submissions you trust"
+        )
+    try:
+        return build_sandbox(
+            kernel_python(limits.kernel_name),
+            run_dir / "course",
+            private=private,
+            scratch_bytes=limits.scratch_bytes,
+            extra_env=KERNEL_ENV,
+        )
+    except SandboxError as error:
+        raise GradingError(str(error)) from None
+
+
+def kernel_python(kernel_name: str) -> str:
+    """The Python executable that Jupyter kernel ``kernel_name`` runs.
+
+    Raises
+    ------
+    GradingError
+        If there is no such kernel.
+    """
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec(kernel_name)
+    except NoSuchKernel:
+        raise GradingError(
+            f"no Jupyter kernel named {kernel_name!r}; see `jupyter kernelspec list`"
+        ) from None
+    first = spec.argv[0] if spec.argv else "python"
+    if first in {"python", "python3", f"python3.{sys.version_info[1]}"}:
+        return sys.executable
+    return shutil.which(first) or first
+
+
+def _grade_all(learners, sources, settings: _Settings):
+    """Assemble, run, score and export every notebook; return (sorted rows, results)."""
     results: list[NotebookResult] = []
     tasks: list[_Task] = []
     for learner, files in learners.items():
         for name, source in sources.items():
             path = files.get(name)
             if path is None:
-                results.append(_missing(learner, source, "notebook not submitted", log))
+                results.append(_missing(learner, source, "notebook not submitted", settings))
                 continue
             try:
                 tasks.append(_Task(learner, source, assemble(source.nb, read_notebook(path))))
@@ -218,11 +311,7 @@ def grade_submissions(
         (row for result in results for row in result.rows),
         key=lambda r: (r.learner, r.notebook, _order(sources, r)),
     )
-    write_csv(rows, out / "grades.csv")
-    log("")
-    log(summary_table(rows))
-    log(f"\nwrote {out / 'grades.csv'} and the feedback pages under {out / 'feedback'}")
-    return GradeReport(rows, results, time.monotonic() - started)
+    return rows, results
 
 
 def _run_tasks(tasks: list[_Task], settings: _Settings) -> list[NotebookResult]:
@@ -237,6 +326,7 @@ def _run_tasks(tasks: list[_Task], settings: _Settings) -> list[NotebookResult]:
                 task.source.name,
                 settings.limits,
                 last_check=max(task.ready.check_cells.values(), default=-1),
+                sandbox=settings.sandbox,
             ): task
             for task in tasks
         }
@@ -257,9 +347,9 @@ def _run_tasks(tasks: list[_Task], settings: _Settings) -> list[NotebookResult]:
 
 def _finish(task: _Task, run: RunResult, settings: _Settings) -> NotebookResult:
     """Score a notebook that ran and write its feedback page (timed)."""
-    result = _score(task, run, settings.limits)
+    result = _score(task, run, settings)
     t0, cpu0 = time.monotonic(), time.thread_time()
-    page = _feedback_notebook(task.ready, run, result, settings.limits.run_all)
+    page = _feedback_notebook(task, run, result, settings)
     settings.writer.write(page, settings.feedback_path(task.learner, task.source.name))
     result.times["export"] = time.monotonic() - t0
     result.times["cpu_export"] = time.thread_time() - cpu0
@@ -298,23 +388,23 @@ def _order(sources: dict[str, SourceNotebook], row: GradeRow) -> tuple[int, str]
     return (names.index(row.exercise), row.exercise) if row.exercise in names else (-1, "")
 
 
-def _rows_for_all(learner, source, status, message) -> list[GradeRow]:
+def _rows_for_all(learner, source, status, message, mode: str) -> list[GradeRow]:
     return [
-        GradeRow(learner, source.name, ex.name, 0, ex.points, status, message)
+        GradeRow(learner, source.name, ex.name, 0, ex.points, status, message, mode)
         for ex in source.exercises
     ]
 
 
-def _missing(learner, source, message, log) -> NotebookResult:
-    rows = _rows_for_all(learner, source, "missing", message)
+def _missing(learner, source, message, settings: _Settings) -> NotebookResult:
+    rows = _rows_for_all(learner, source, "missing", message, settings.mode)
     result = NotebookResult(learner, source.name, rows)
-    log(f"{learner}/{source.name}: missing ({message})")
+    settings.log(f"{learner}/{source.name}: missing ({message})")
     return result
 
 
 def _invalid(learner, source, message, settings: _Settings) -> NotebookResult:
     message = first_line(message)
-    rows = _rows_for_all(learner, source, "invalid-notebook", message)
+    rows = _rows_for_all(learner, source, "invalid-notebook", message, settings.mode)
     note = "The file you submitted could not be read as a Jupyter notebook, so nothing ran."
     nb = new_notebook(cells=[feedback_cell(learner, source.name, rows, note)])
     settings.writer.write(nb, settings.feedback_path(learner, source.name))
@@ -322,19 +412,17 @@ def _invalid(learner, source, message, settings: _Settings) -> NotebookResult:
     return NotebookResult(learner, source.name, rows)
 
 
-def _score(task: _Task, run: RunResult, limits: Limits) -> NotebookResult:
-    learner, source, ready = task.learner, task.source, task.ready
+def _score(task: _Task, run: RunResult, settings: _Settings) -> NotebookResult:
+    learner, source, ready, limits = task.learner, task.source, task.ready, settings.limits
     rows = []
     for ex in source.exercises:
-        index = ready.check_cells.get(ex.name)
-        if index is None:
-            status, message = "missing", ready.missing.get(ex.name, "self-check cell not found")
-        else:
-            status, message = _status(run.cells.get(index), limits)
-            if status == "not-run":
-                status, message = _not_run(run, limits, ready.nb)
+        code = ready.code.get(ex.solution_index) if ex.solution_index is not None else None
+        status, message = _verdict(ex, code, ready, run, limits)
+        if code is not None and code.screened is not None and code.screened.not_run:
+            message = "; ".join(m for m in (message, not_run_note(code)) if m)
         points = ex.points if status == "passed" else 0
-        rows.append(GradeRow(learner, source.name, ex.name, points, ex.points, status, message))
+        row = (learner, source.name, ex.name, points, ex.points, status, message)
+        rows.append(GradeRow(*row, settings.mode))
     first_code = next((i for i, c in enumerate(ready.nb.cells) if c.cell_type == "code"), -1)
     setup = run.cells.get(first_code, {})
     times = {
@@ -343,6 +431,39 @@ def _score(task: _Task, run: RunResult, limits: Limits) -> NotebookResult:
         "cpu_setup_cell": float(setup.get("cpu") or 0.0),
     }
     return NotebookResult(learner, source.name, rows, times)
+
+
+def _verdict(
+    ex: Exercise, code: ExerciseCode | None, ready: Assembled, run: RunResult, limits: Limits
+) -> tuple[str, str]:
+    """(status, message) of one exercise."""
+    if ex.name in ready.missing:
+        return "missing", ready.missing[ex.name]
+    screened = code.screened if code is not None else None
+    if screened is not None and screened.error:
+        return "error", screened.error
+    if screened is not None and screened.refused:
+        return "refused", "not run, the exercise cell " + "; ".join(screened.refused)
+    index = ready.check_cells.get(ex.name)
+    if index is None:
+        return "missing", "self-check cell not found"
+    status, message = _status(run.cells.get(index), limits)
+    if status == "not-run":
+        status, message = _not_run(run, limits, ready)
+    own = run.cells.get(ex.solution_index) if ex.solution_index is not None else None
+    if status in ("failed", "error") and own is not None and own.get("status") == "error":
+        evalue = first_line(own.get("evalue"))  # the cause, rather than the check's NameError
+        return "error", f"the exercise cell raised {own.get('ename')}" + (
+            f": {evalue}" if evalue else ""
+        )
+    return status, message
+
+
+def not_run_note(code: ExerciseCode) -> str:
+    """``"not run (only definitions run): line 9 print(add(2, 3))"`` for an exercise cell."""
+    parts = [f"line {line} {first_line(text, limit=40)}" for line, text in code.screened.not_run]
+    more = f" and {len(parts) - 3} more" if len(parts) > 3 else ""
+    return "not run (only definitions run): " + ", ".join(parts[:3]) + more
 
 
 def _status(record: dict | None, limits: Limits) -> tuple[str, str]:
@@ -364,7 +485,7 @@ def _status(record: dict | None, limits: Limits) -> tuple[str, str]:
     return "not-run", ""
 
 
-def _not_run(run: RunResult, limits: Limits, nb: NotebookNode) -> tuple[str, str]:
+def _not_run(run: RunResult, limits: Limits, ready: Assembled) -> tuple[str, str]:
     """Why a self-check did not run, from how the notebook's run ended."""
     end = run.end or {}
     reason = end.get("reason")
@@ -374,7 +495,7 @@ def _not_run(run: RunResult, limits: Limits, nb: NotebookNode) -> tuple[str, str
         )
     if reason == "dead":
         dead = [i for i, r in sorted(run.cells.items()) if r.get("status") == "dead"]
-        where = f" in the cell '{first_line(nb.cells[dead[0]].source, limit=40)}'" if dead else ""
+        where = f" in the cell '{first_line(ready.shown[dead[0]], limit=40)}'" if dead else ""
         return "error", f"the kernel died{where} before this self-check ran (os._exit, a crash)"
     if reason == "failed":
         return "error", "the notebook could not be run: " + first_line(end.get("message"))
@@ -384,15 +505,56 @@ def _not_run(run: RunResult, limits: Limits, nb: NotebookNode) -> tuple[str, str
     return "error", "the grader's worker stopped unexpectedly: " + first_line(last)
 
 
-def _feedback_notebook(ready: Assembled, run: RunResult, result: NotebookResult, run_all: bool):
-    nb = nbformat.from_dict(ready.nb)  # a copy; the assembled notebook stays as run
-    for index, record in run.cells.items():
-        if index < len(nb.cells) and nb.cells[index].cell_type == "code":
-            nb.cells[index].outputs = [nbformat.from_dict(o) for o in record.get("outputs", [])]
-            nb.cells[index].execution_count = record.get("execution_count")
-    note = FEEDBACK_NOTE + ("" if run_all else FEEDBACK_NOTE_STOP)
+def _feedback_notebook(task: _Task, run: RunResult, result: NotebookResult, settings: _Settings):
+    """The page a learner gets: what ran, as they may see it (no hidden test, inert outputs)."""
+    ready = task.ready
+    checks = set(ready.check_cells.values())
+    verdicts = {ready.check_cells.get(r.exercise): r for r in result.rows}
+    nb = new_notebook(metadata=copy.deepcopy(ready.nb.metadata))
+    for index, cell in enumerate(ready.nb.cells):
+        if cell.cell_type != "code":
+            nb.cells.append(new_markdown_cell(ready.shown[index]))
+            continue
+        shown = new_code_cell(ready.shown[index])
+        record = run.cells.get(index) or {}
+        shown.execution_count = record.get("execution_count")
+        notes = _notes(ready.code.get(index))
+        if index in checks:
+            row = verdicts.get(index)
+            notes.append(_verdict_line(row))
+        elif index not in ready.secret:
+            shown.outputs = inert_outputs(record.get("outputs", []))
+        if notes:
+            note = new_output("stream", name="stderr", text="\n".join(notes) + "\n")
+            shown.outputs.insert(0, note)
+        nb.cells.append(shown)
+    note = FEEDBACK_NOTE + ("" if settings.limits.run_all else FEEDBACK_NOTE_STOP)
+    note += "" if settings.sandbox is not None else NO_SANDBOX_NOTE
     nb.cells.insert(0, feedback_cell(result.learner, result.notebook, result.rows, note))
     return nb
+
+
+def _verdict_line(row: GradeRow | None) -> str:
+    """What a self-check cell shows instead of its output (which may hold hidden tests)."""
+    if row is None:
+        return "[grader] this self-check ran"
+    score = f"{format_points(row.points)}/{format_points(row.max_points)}"
+    message = f": {row.message}" if row.message else ""
+    return f"[grader] self-check {row.status} ({score}){message}"
+
+
+def _notes(code: ExerciseCode | None) -> list[str]:
+    """The grader's notes above an exercise cell: what did not run, and why."""
+    if code is None:
+        return []
+    if code.learner_source is None:
+        return ["[grader] your cell for this exercise was not found; its stub ran instead"]
+    screened = code.screened
+    if screened.error:
+        return [f"[grader] not run: {screened.error}"]
+    if screened.refused:
+        return ["[grader] not run, the stub ran instead: " + "; ".join(screened.refused)]
+    return [f"[grader] {not_run_note(code)}"] if screened.not_run else []
 
 
 def _progress(result: NotebookResult) -> str:

@@ -21,6 +21,8 @@ from ._validation import check_count, check_flag, check_keys, check_name, check_
 DEFAULT_TIMEOUT_S = 120.0
 #: Bytes of output kept per cell; the rest is cut.
 MAX_CELL_OUTPUT = 2**20
+#: Size of each sandbox's private /tmp (its working folder and home included).
+SCRATCH_BYTES = 256 * 2**20
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,12 @@ class Limits:
         Jupyter kernel that runs the notebooks.
     max_cell_output : int
         Bytes of output kept per cell.
+    sandbox : bool
+        Run each kernel in a bubblewrap sandbox (Linux; see
+        :mod:`~siamese_grading.sandbox`). False only for submissions you trust
+        (``--no-sandbox``): every row of grades.csv then says ``none``.
+    scratch_bytes : int
+        Size of each sandbox's private ``/tmp``, its working folder included.
 
     Examples
     --------
@@ -59,6 +67,8 @@ class Limits:
     run_all: bool = False
     kernel_name: str = "python3"
     max_cell_output: int = MAX_CELL_OUTPUT
+    sandbox: bool = True
+    scratch_bytes: int = SCRATCH_BYTES
 
     def __post_init__(self) -> None:
         checked = {
@@ -67,6 +77,8 @@ class Limits:
             "run_all": check_flag(self.run_all, "run_all"),
             "kernel_name": check_name(self.kernel_name, "kernel_name", example="python3"),
             "max_cell_output": check_count(self.max_cell_output, "max_cell_output"),
+            "sandbox": check_flag(self.sandbox, "sandbox"),
+            "scratch_bytes": check_count(self.scratch_bytes, "scratch_bytes", minimum=2**20),
         }
         for name, value in checked.items():
             object.__setattr__(self, name, value)

@@ -60,27 +60,35 @@ The self-check cells are locked: do not edit or delete them. Grading runs the
 original self-checks, plus a few extra hidden tests of the same kind, so make your
 code right in general, not just for the visible example.
 
-## Before you submit
+## How your notebook is graded
 
-- Use *Kernel > Restart Kernel and Run All Cells* and check that every self-check
-  passes. Grading runs each notebook from top to bottom in a fresh kernel, with a
-  time limit (2 minutes per notebook unless your instructor says otherwise), so
-  code that only works because of cells you ran out of order will fail.
-- You may add cells of your own, but keep the exercise and self-check cells.
+Grading runs, in a fresh kernel, the notebook's own cells and **your exercise cells
+only**: cells you added or changed elsewhere do not run. Of an exercise cell it runs
+the definitions (`def`, `class`, `import`, constants such as `alpha = 0.2`) and the
+lines that were already there around `# YOUR CODE HERE`; other statements, such as a
+`print` or a test call of your own, are listed as "not run" in your feedback. So:
+
+- put everything an exercise needs (helper functions, imports) in its exercise cell;
+- keep the function names and arguments that the exercise cell gives you;
+- use *Kernel > Restart Kernel and Run All Cells* and check that every self-check
+  passes before you submit. There is a time limit (2 minutes per notebook unless
+  your instructor says otherwise).
+
+You may add cells of your own to experiment; they are simply not graded.
 
 ## How to submit
 
 Hand in the `.ipynb` files with their names unchanged (for example
 `07_the_triplet_loss.ipynb`), the way your instructor tells you. You get back one
-web page per notebook: your notebook as it ran, with your score and the message
-of each failing check at the top.
+web page per notebook: the notebook as it was graded, with your score and the
+message of each failing check at the top.
 
 ## A note for instructors
 
-The grader (`siamese-grading grade`) runs each submission in its own process,
-kernel and temporary folder with a time limit, so one broken notebook cannot stop
-the others from being graded. This isolates submissions but is not a security
-sandbox: for untrusted classes, run the grader inside a container.
+`siamese-grading grade` treats every submission as untrusted code: on Linux it
+runs each notebook in a bubblewrap sandbox (no network, none of your files, nothing
+left running afterwards) and decides each grade outside it. `--no-sandbox` grades
+without one, which is not a security sandbox: only for submissions you trust.
 """
 
 

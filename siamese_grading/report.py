@@ -1,7 +1,16 @@
-"""What grading writes: grades.csv, the feedback pages and the summary table."""
+"""What grading writes: grades.csv, the feedback pages and the summary table.
+
+A feedback page shows text and images only: :func:`inert_outputs` keeps, of each
+output, its plain text and its PNG/JPEG/GIF images (checked to be images, and
+re-encoded), so no learner HTML, CSS, JavaScript, SVG or Markdown becomes active
+in the page. The grading table at the top is written by the grader, with every
+learner-derived string escaped and kept out of MathJax.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import csv
 import html
 from collections.abc import Iterable
@@ -9,12 +18,20 @@ from dataclasses import astuple, dataclass, fields
 from pathlib import Path
 
 from nbformat import NotebookNode
-from nbformat.v4 import new_markdown_cell, new_notebook
+from nbformat.v4 import new_markdown_cell, new_notebook, new_output
 
 from ._text import describe, first_line
 
 #: The statuses of a row of grades.csv.
-STATUSES = ("passed", "failed", "error", "timeout", "missing", "invalid-notebook")
+STATUSES = ("passed", "failed", "error", "refused", "timeout", "missing", "invalid-notebook")
+#: The ``sandbox`` column: how the row's notebook ran.
+SANDBOXES = ("bubblewrap", "none")
+#: Images a feedback page shows, with the bytes each must start with.
+IMAGE_MAGIC = {
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "image/jpeg": (b"\xff\xd8\xff",),
+    "image/gif": (b"GIF87a", b"GIF89a"),
+}
 
 
 @dataclass(frozen=True)
@@ -28,6 +45,7 @@ class GradeRow:
     max_points: float
     status: str
     message: str
+    sandbox: str
 
 
 def format_points(points: float) -> str:
@@ -96,10 +114,11 @@ def feedback_cell(learner: str, notebook: str, rows: list[GradeRow], note: str) 
     lines = [
         "## Grading feedback",
         "",
-        f"**{html.escape(learner)}**, `{html.escape(notebook)}`: "
-        f"**{format_points(got)} / {format_points(best)} points**",
+        f'<p class="tex2jax_ignore"><b>{html.escape(learner)}</b>, '
+        f"<code>{html.escape(notebook)}</code>: "
+        f"<b>{format_points(got)} / {format_points(best)} points</b></p>",
         "",
-        "<table>",
+        '<table class="tex2jax_ignore">',
         "<tr><th>Exercise</th><th>Points</th><th>Status</th><th>Message</th></tr>",
     ]
     for row in rows:
@@ -112,14 +131,85 @@ def feedback_cell(learner: str, notebook: str, rows: list[GradeRow], note: str) 
     return new_markdown_cell("\n".join(lines))
 
 
+def inert_outputs(outputs: Iterable[dict]) -> list[NotebookNode]:
+    """``outputs`` reduced to what cannot be active in a web page: text and checked images.
+
+    Streams and errors keep their text (nbconvert escapes it). Of rich outputs,
+    ``text/plain`` and the images of :data:`IMAGE_MAGIC` are kept (decoded,
+    checked and re-encoded), metadata dropped; anything else (HTML, SVG,
+    Markdown, LaTeX, JavaScript, widgets) becomes a one-line note.
+
+    Examples
+    --------
+    >>> out = inert_outputs([{"output_type": "display_data", "metadata": {},
+    ...                       "data": {"text/html": "<style>*{}</style>"}}])
+    >>> out[0]["data"]["text/plain"]
+    '[an output of type text/html: the feedback page shows only text and images]'
+    """
+    kept = []
+    for output in outputs:
+        kind = output.get("output_type")
+        if kind == "stream":
+            name = "stderr" if output.get("name") == "stderr" else "stdout"
+            kept.append(new_output("stream", name=name, text=_text(output.get("text"))))
+        elif kind == "error":
+            traceback = [_text(line) for line in output.get("traceback") or []]
+            kept.append(
+                new_output(
+                    "error",
+                    ename=_text(output.get("ename")),
+                    evalue=_text(output.get("evalue")),
+                    traceback=traceback,
+                )
+            )
+        elif kind in ("execute_result", "display_data"):
+            kept.append(new_output("display_data", data=_inert_data(output.get("data") or {})))
+    return kept
+
+
+def _text(value) -> str:
+    if isinstance(value, list):
+        return "".join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def _inert_data(data: dict) -> dict[str, str]:
+    kept: dict[str, str] = {}
+    for mime, starts in IMAGE_MAGIC.items():
+        raw = _image(data.get(mime), starts)
+        if raw is not None:
+            kept[mime] = base64.b64encode(raw).decode("ascii")
+    if "text/plain" in data:
+        kept["text/plain"] = _text(data["text/plain"])
+    dropped = sorted(set(data) - set(kept) - {"text/plain"})
+    if dropped and not kept:
+        kept["text/plain"] = (
+            f"[an output of type {', '.join(dropped)[:80]}: the feedback page shows only text "
+            "and images]"
+        )
+    return kept
+
+
+def _image(value, starts: tuple[bytes, ...]) -> bytes | None:
+    if not isinstance(value, (str, list)):
+        return None
+    try:
+        raw = base64.b64decode("".join(_text(value).split()), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return raw if raw.startswith(starts) else None
+
+
 class FeedbackWriter:
-    """Renders feedback notebooks to HTML with nbconvert (lab template, built once)."""
+    """Renders feedback notebooks to HTML with nbconvert (lab template, built once).
+
+    The notebooks it is given hold only the grader's markdown, the course's
+    markdown and :func:`inert_outputs`; it does not sanitize anything itself.
+    """
 
     def __init__(self):
         from nbconvert import HTMLExporter
 
-        # nbconvert's sanitize_html would also escape the markdown's own <p> and <h2>, so
-        # the page shows the learner's outputs as Jupyter would (their HTML included).
         self.exporter = HTMLExporter(template_name="lab")
 
     def write(self, nb: NotebookNode, path: Path) -> None:

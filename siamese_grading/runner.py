@@ -1,16 +1,21 @@
-"""Run one assembled notebook in its own process group, with a hard time limit.
+"""Run one grading notebook in a fresh kernel, with a hard time limit.
 
-:func:`run_notebook` writes the notebook into a fresh temporary folder (the
-kernel's working folder), starts ``_worker.py`` in a new session, and waits. The
-worker runs the cells with nbclient and reports each one as it finishes, into a
-second temporary folder that is not the kernel's. If the worker is still running
-``timeout + GRACE_S`` seconds later, its process group and the kernel's are
-killed. Whatever happens, the kernel's process group is killed at the end (so a
-process the notebook started does not outlive it), and both folders are removed.
+:func:`run_notebook` writes the notebook (hidden tests included) into a fresh
+control folder on the grader's side, starts ``_worker.py`` in a new session, and
+waits. The worker runs the cells with nbclient and reports each one as it
+finishes, into that control folder. With a :class:`~siamese_grading.sandbox.Sandbox`
+the kernel runs in bubblewrap and sees none of it: not the notebook, not the
+report, not the folder. If the worker is still running ``timeout + GRACE_S``
+seconds later, its process group and the kernel's are killed. Whatever happens,
+the kernel's process group is killed at the end, and with it the sandbox and
+everything the notebook started; the folders are removed.
+
+Without a sandbox (``Limits(sandbox=False)``) the kernel runs as the grader's
+user in an empty temporary folder, and a process that leaves the kernel's process
+group (``setsid``) can outlive it.
 
 POSIX-only (process groups, ``os.killpg``): the command line refuses to start on
-Windows. This isolates submissions but is not a security sandbox: for untrusted
-classes, run the grader inside a container.
+Windows.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from nbformat import NotebookNode
 from ._text import describe
 from ._validation import check_instance
 from .limits import Limits
+from .sandbox import Sandbox
 
 WORKER = Path(__file__).with_name("_worker.py")
 #: Extra seconds the worker gets, beyond the notebook's limit, to start and clean up.
@@ -82,8 +88,9 @@ def run_notebook(
     limits: Limits,
     *,
     last_check: int | None = None,
+    sandbox: Sandbox | None = None,
 ) -> RunResult:
-    """Execute ``nb`` in a fresh kernel in its own process group; never raises on its cells.
+    """Execute ``nb`` in a fresh kernel (sandboxed); never raises on its cells.
 
     Parameters
     ----------
@@ -97,6 +104,8 @@ def run_notebook(
     last_check : int, optional
         Index of the notebook's last self-check cell. Unless ``limits.run_all``,
         the cells after it are not run. None: run them all.
+    sandbox : Sandbox, optional
+        Where the kernel runs; required when ``limits.sandbox`` is True.
 
     Returns
     -------
@@ -107,7 +116,10 @@ def run_notebook(
     Raises
     ------
     TypeError
-        If ``limits`` is not a :class:`~siamese_grading.limits.Limits`.
+        If ``limits`` is not a :class:`~siamese_grading.limits.Limits`, or
+        ``sandbox`` not a :class:`~siamese_grading.sandbox.Sandbox`.
+    ValueError
+        If ``limits.sandbox`` is True and no ``sandbox`` is given.
 
     Examples
     --------
@@ -116,17 +128,25 @@ def run_notebook(
     'ok'
     """
     check_instance(limits, Limits, "limits", example="Limits(timeout=120)")
+    if sandbox is not None:
+        check_instance(sandbox, Sandbox, "sandbox", example="build_sandbox(...)")
+    elif limits.sandbox:
+        raise ValueError(
+            "limits.sandbox is True but no sandbox was given; pass sandbox=build_sandbox(...) "
+            "or Limits(sandbox=False) for submissions you trust"
+        )
     stop_after = None if limits.run_all else last_check
     control = Path(tempfile.mkdtemp(prefix="siamese-grading-"))
-    work = Path(tempfile.mkdtemp(prefix="siamese-grading-cwd-"))
+    work = Path(tempfile.mkdtemp(prefix="siamese-grading-cwd-"))  # empty: nothing to read
     try:
-        nbformat.write(nb, control / "input.ipynb")
-        nbformat.write(nb, work / Path(name).name)
+        nbformat.write(nb, control / Path(name).name)
         job = {
-            "notebook": str(control / "input.ipynb"),
+            "notebook": str(control / Path(name).name),
             "cwd": str(work),
             "progress": str(control / "report.jsonl"),
+            "connection_file": str(control / "kernel.json"),
             "limits": limits.to_json(),
+            "sandbox": sandbox.to_json() if sandbox is not None else None,
             "stop_after": stop_after,
         }
         (control / "job.json").write_text(json.dumps(job), encoding="utf-8")

@@ -9,12 +9,15 @@ nbval; test_grading.py imports them from here.
 
 from __future__ import annotations
 
+import ast
+import base64
 import copy
 import csv
 import hashlib
 import json
 import math
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -30,10 +33,29 @@ from siamese_grading import (
     release_directory,
     release_notebook,
 )
+from siamese_grading import grade as grade_module
+from siamese_grading import sandbox as sandbox_module
 from siamese_grading.__main__ import main
 from siamese_grading._text import first_line
 from siamese_grading.assemble import assemble
+from siamese_grading.report import STATUSES, GradeRow, feedback_cell, inert_outputs
 from siamese_grading.runner import run_notebook
+from siamese_grading.sandbox import (
+    CONNECTION_FILE,
+    Sandbox,
+    SandboxError,
+    build_sandbox,
+    snapshot_course,
+)
+from siamese_grading.screen import (
+    BUILTIN_NAMES,
+    IPYTHON_NAMES,
+    SAFE_MODULES,
+    Policy,
+    blank_magics,
+    dump,
+    screen,
+)
 
 pytestmark = pytest.mark.skipif(
     sys.platform == "win32",
@@ -45,7 +67,7 @@ REAL_NOTEBOOKS = sorted(ROOT.glob("notebooks/0*.ipynb"))
 BASICS = "01_fixture_basics.ipynb"
 STRINGS = "02_fixture_strings.ipynb"
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
-SANDBOX_SENTENCE = "not a security sandbox"
+SANDBOX_SENTENCE = "bubblewrap sandbox"
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -454,7 +476,11 @@ def test_command_line_help_explains_both_commands(capsys):
     for argv, phrases in (
         (["--help"], ["release", "grade", SANDBOX_SENTENCE]),
         (["release", "--help"], ["SRC_DIR", "OUT_DIR", "--force", "NotImplementedError"]),
-        (["grade", "--help"], ["--source", "--out", "--timeout", "--jobs", "invalid-notebook"]),
+        (
+            ["grade", "--help"],
+            ["--source", "--out", "--timeout", "--jobs", "invalid-notebook", "refused"]
+            + ["--no-sandbox", "sandbox=none"],
+        ),
     ):
         with pytest.raises(SystemExit) as stop:
             main(argv)
@@ -474,15 +500,15 @@ def test_command_line_reports_a_refusal_with_exit_status_1(tmp_path, capsys):
 
 LOCKED_CHECK = basics_notebook().cells[5].source  # with its hidden tests
 HIDDEN_CELL = basics_notebook().cells[9].source
+ADD_ANSWER = "def add(a, b):\n    return a + b"
 
 
-def assembled_sources(released, change):
-    """Sources of the cells of a changed student notebook once the checks are put back."""
+def assembled(released, change):
+    """The grading notebook of a changed student notebook of the basics fixture."""
     src, student_dir = released
     student = nbformat.read(student_dir / BASICS, as_version=4)
     change(student)
-    ready = assemble(nbformat.read(src / BASICS, as_version=4), student)
-    return [cell.source for cell in ready.nb.cells], ready
+    return assemble(nbformat.read(src / BASICS, as_version=4), student)
 
 
 def drop_metadata(nb):
@@ -490,48 +516,190 @@ def drop_metadata(nb):
         cell.metadata = {}
 
 
-def test_assemble_restores_locked_checks_and_hidden_cells(released):
-    sources, ready = assembled_sources(released, lambda nb: None)
-    first = sources.index(LOCKED_CHECK)
-    assert sources[first - 2].startswith("# EXERCISE 1.1")
-    assert sources.index(HIDDEN_CELL) == sources.index(basics_notebook().cells[8].source) + 1
-    assert {name: sources[i] for name, i in ready.check_cells.items()}["ex1_1_add"] == LOCKED_CHECK
+def set_cell(text, source):
+    def change(nb):
+        nb.cells[cell_with(nb, text)].source = source
+
+    return change
 
 
-def test_assemble_finds_checks_without_metadata_by_fingerprint(released):
-    sources, ready = assembled_sources(released, drop_metadata)
-    assert sources.count(LOCKED_CHECK) == 1 and HIDDEN_CELL in sources
-    assert sorted(ready.check_cells) == ["ex1_1_add", "ex1_2_hypotenuse", "hidden_ex1_2_more"]
+def test_assemble_runs_the_source_cells_with_the_learners_exercise_cells(released):
+    def change(nb):
+        nb.cells[cell_with(nb, "def add")].source = "# EXERCISE 1.1\n" + ADD_ANSWER
+        nb.cells[cell_with(nb, "import math")].source = "import math\nmath.pi = 3"
+        nb.cells[cell_with(nb, "add(2, 3) == 5")].source = "pass  # check edited away"
+        nb.cells.insert(0, new_code_cell("import numpy as np\nnp.allclose = lambda *a: True"))
+
+    ready = assembled(released, change)
+    sources = [cell.source for cell in ready.nb.cells]
+    source = basics_notebook()
+    assert len(sources) == len(source.cells)  # the learner's own cell is not there
+    assert sources[1] == "import math"  # the course's setup cell, not the edited one
+    assert sources[3] == "# EXERCISE 1.1\n" + ADD_ANSWER
+    assert sources[5] == LOCKED_CHECK and ready.check_cells["ex1_1_add"] == 5
+    assert sources[9] == HIDDEN_CELL and 9 in ready.secret and 5 in ready.secret
+    assert not any("np.allclose" in text for text in sources)
+    assert "BEGIN HIDDEN TESTS" not in "".join(ready.shown)  # what the feedback shows
+    assert ready.shown[9] == "# (a self-check of hidden tests)"
 
 
-def test_assemble_puts_a_deleted_check_back_after_its_exercise(released):
-    def delete_check(nb):
-        del nb.cells[cell_with(nb, "add(2, 3) == 5")]
-        drop_metadata(nb)
-
-    sources, _ = assembled_sources(released, delete_check)
-    assert sources[sources.index(LOCKED_CHECK) - 1].startswith("# EXERCISE 1.1")
-
-
-def test_assemble_keeps_a_learner_cell_that_holds_the_check_call_and_more(released):
-    merged = 'total = add(2, 3)\nassert add(2, 3) == 5, "add(2, 3) should be 5"\nprint(total)'
-
-    def merge(nb):
-        nb.cells[cell_with(nb, "add(2, 3) == 5")].source = merged
-        drop_metadata(nb)
-
-    sources, _ = assembled_sources(released, merge)
-    assert sources[sources.index(merged) + 1] == LOCKED_CHECK
-
-
-def test_assemble_reports_an_exercise_whose_cells_are_gone(released):
-    def delete_all(nb):
-        for text in ("hypotenuse(3, 4) == 5", "def hypotenuse"):
-            del nb.cells[cell_with(nb, text)]
-
-    _, ready = assembled_sources(released, delete_all)
-    assert "ex1_2_hypotenuse" not in ready.check_cells
+def test_assemble_never_runs_a_solution_of_the_source(released):
+    ready = assembled(released, lambda nb: nb.cells.clear())
+    text = "".join(cell.source for cell in ready.nb.cells)
+    assert "BEGIN SOLUTION" not in text and "total = a + b" not in text
+    assert text.count("raise NotImplementedError()") == 2  # the stubs run instead
+    assert sorted(ready.missing) == ["ex1_1_add", "ex1_2_hypotenuse"]
     assert ready.missing["ex1_2_hypotenuse"].startswith("could not find the cells of EXERCISE 1.2")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        drop_metadata,  # found by its "# EXERCISE 1.1" line
+        set_cell("def add", "def add(a, b):\n    return a + b"),  # by what it defines
+    ],
+    ids=["title", "definitions"],
+)
+def test_assemble_finds_an_exercise_cell_without_metadata(released, change):
+    def solve_then_change(nb):
+        nb.cells[cell_with(nb, "def add")].source = "# EXERCISE 1.1\n" + ADD_ANSWER
+        drop_metadata(nb)
+        change(nb)
+
+    ready = assembled(released, solve_then_change)
+    assert "return a + b" in ready.nb.cells[3].source
+    assert sorted(ready.missing) == []
+
+
+def test_assemble_reports_top_level_statements_that_do_not_run(released):
+    cell = "# EXERCISE 1.1\n" + ADD_ANSWER + "\n\nprint(add(2, 3))\n%timeit add(1, 2)\nLIMIT = 3"
+    ready = assembled(released, set_cell("def add", cell))
+    screened = ready.code[3].screened
+    assert screened.runs and screened.not_run == [(5, "print(add(2, 3))"), (6, "%timeit add(1, 2)")]
+    lines = ready.nb.cells[3].source.split("\n")
+    assert lines[:3] == cell.split("\n")[:3] and lines[4:6] == ["", ""] and lines[6] == "LIMIT = 3"
+    assert ready.shown[3] == cell  # the feedback shows the cell as submitted
+
+
+def test_assemble_puts_the_stub_in_place_of_refused_code(released):
+    cell = "def add(a, b):\n    math.sqrt = abs\n    return a + b"
+    ready = assembled(released, set_cell("def add", cell))
+    assert ready.code[3].screened.refused == [
+        "line 2: assigns to math.sqrt; exercise code may only set attributes of self"
+    ]
+    assert "raise NotImplementedError()" in ready.nb.cells[3].source
+
+
+# --------------------------------------------------------------------------- screen
+
+
+def policy(**fields):
+    defaults = {
+        "protected": frozenset(BUILTIN_NAMES | IPYTHON_NAMES | {"np", "checks", "rng", "math"}),
+        "modules": frozenset(SAFE_MODULES | {"numpy", "math", "os", "sys"}),
+    }
+    return Policy(**{**defaults, **fields})
+
+
+@pytest.mark.parametrize(
+    ("code", "refusal"),
+    [
+        ("np.allclose = lambda *a, **k: True", "assigns to np.allclose"),
+        ("np.testing.assert_allclose = print", "assigns to np.testing.assert_allclose"),
+        ("checks.check_add = lambda f: None", "assigns to checks.check_add"),
+        ("del checks.check_add", "deletes checks.check_add"),
+        ("m = np\n    m.allclose = abs", "assigns to m.allclose"),
+        ("setattr(np, 'allclose', abs)", "uses 'setattr'"),
+        ("vars(np)['allclose'] = abs", "uses 'vars'"),
+        ("np.__dict__['allclose'] = abs", "uses the attribute .__dict__"),
+        ("get_ipython().ast_transformers.append(1)", "uses 'get_ipython'"),
+        ("__builtins__['abs'] = max", "uses '__builtins__'"),
+        ("import sys\n    sys.settrace(None)", "uses the attribute .settrace"),
+        ("import sys\n    sys.modules['numpy'] = 1", "uses the attribute .modules"),
+        ("import sys\n    sys._getframe(1)", "uses the attribute ._getframe"),
+        ("import ctypes", "imports ctypes"),
+        ("import IPython", "imports IPython"),
+        ("from inspect import stack", "imports inspect"),
+        ("import os\n    os.environ['X'] = '1'", "changes an item of os"),
+        ("global rng\n    rng = 1", "uses global/nonlocal"),
+        ("exec('x = 1')", "uses 'exec'"),
+        ("return In[-1]", "uses 'In'"),
+        ("np.ctypeslib.as_array(1)", "uses the attribute .ctypeslib"),
+        ("import sys\n    sys.path.insert(0, '/tmp')", "uses sys.path"),
+        ("from sys import path", "imports 'path'"),
+        ("import os\n    os.sys.modules.clear()", "uses the attribute .sys"),
+    ],
+)
+def test_screen_refuses_code_that_tampers_with_the_checks(code, refusal):
+    done = screen(f"def add(a, b):\n    {code}\n    return a + b", policy())
+    assert not done.runs
+    assert any(refusal in reason for reason in done.refused), done.refused
+    assert done.refused[0].startswith("line ")
+
+
+@pytest.mark.parametrize(
+    ("code", "refusal"),
+    [
+        ("def abs(x):\n    return 0", "redefines 'abs'"),
+        ("class np:\n    allclose = print", "redefines 'np'"),
+        ("from unittest import mock as checks", "redefines 'checks'"),
+        ("def add(a, b, _=setattr(np, 'allclose', abs)):\n    return a + b", "uses 'setattr'"),
+        ("@print\ndef add(a, b):\n    return a + b", "redefines"),
+    ],
+)
+def test_screen_refuses_definitions_that_shadow_or_run_tampering(code, refusal):
+    if refusal == "redefines":  # a decorator that is a builtin's name is fine: it is a load
+        assert screen(code, policy()).runs
+        return
+    done = screen(code, policy())
+    assert any(refusal in reason for reason in done.refused), done.refused
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import numpy as np\ndef f(x):\n    return np.sum(x ** 2, axis=-1)",
+        "def f(x, y, batch_size=256, rng=None):\n    rng = rng or 0\n    out = [0] * 3\n"
+        "    out[0] = x\n    return out",
+        "class Loss:\n    def __init__(self, alpha=0.2):\n        super().__init__()\n"
+        "        self.alpha = alpha\n    def get_config(self):\n"
+        "        return {'alpha': self.alpha}",
+        "EPS = 1e-9\nSIZES = (1, 2, 3)\ndef f(x):\n    return [v for v in x if v > EPS]",
+        "def f(x):\n    import math\n    return sorted(x, key=lambda v: -math.fabs(v))",
+    ],
+)
+def test_screen_runs_ordinary_exercise_code(code):
+    same_import = screen_template("import numpy as np")  # as the notebook's setup cell has it
+    done = screen(code, policy(imports_as_source=same_import))
+    assert done.runs and done.not_run == [] and done.code == code
+
+
+def test_screen_runs_every_statement_of_a_top_level_exercise_and_the_template():
+    template = screen_template("emb_size = 64\nx_train = prepare(x_raw)")
+    top = "emb_size = 64\ninputs = keras.Input(shape=(784,))\nmodel = keras.Model(inputs, inputs)"
+    assert screen(top, policy(top_level=True, template=template)).not_run == []
+    assert screen(top, policy(template=template)).not_run == [
+        (2, "inputs = keras.Input(shape=(784,))"),
+        (3, "model = keras.Model(inputs, inputs)"),
+    ]
+    same = "def prepare(x):\n    return x\n\n\nx_train = prepare(x_raw)"
+    done = screen(same, policy(protected=frozenset({"x_train"}), template=template))
+    assert done.runs and done.not_run == []  # the template's own line may bind x_train
+    assert screen("x_train = 3", policy(protected=frozenset({"x_train"}))).refused
+
+
+def screen_template(code):
+    return frozenset(dump(node) for node in ast.parse(code).body)
+
+
+def test_screen_reports_a_syntax_error_with_its_line():
+    done = screen("def add(a, b)\n    return a + b", policy())
+    assert not done.runs and done.error.startswith("SyntaxError in the exercise cell (line 1)")
+
+
+def test_blank_magics_leaves_python_alone_and_blanks_ipython_syntax():
+    assert blank_magics("x = 5 % 3\ny = '!'") == ("x = 5 % 3\ny = '!'", [])
+    assert blank_magics("%time f()\n!ls\nf?\nx = 1") == ("pass\npass\npass\nx = 1", [1, 2, 3])
 
 
 # --------------------------------------------------------------------------- grade refusals
@@ -561,6 +729,186 @@ def test_grade_refuses_sources_without_graded_cells(tmp_path):
     (tmp_path / "subs").mkdir()
     with pytest.raises(GradingError, match="holds no notebook with graded self-check cells"):
         grade_submissions(tmp_path / "subs", tmp_path / "src", tmp_path / "out", log=quiet)
+
+
+@pytest.fixture
+def no_bwrap(monkeypatch):
+    monkeypatch.setattr(sandbox_module, "find_bwrap", lambda: None)
+
+
+def test_grade_refuses_to_run_without_a_sandbox_unless_told(tmp_path, no_bwrap, capsys):
+    src = write_sources(tmp_path / "src")
+    (tmp_path / "subs" / "alice").mkdir(parents=True)
+    with pytest.raises(GradingError, match="bubblewrap") as refusal:
+        grade_submissions(tmp_path / "subs", src, tmp_path / "out", log=quiet)
+    assert "apt-get install bubblewrap" in str(refusal.value)
+    assert "--no-sandbox" in str(refusal.value)
+    assert not (tmp_path / "out").exists()
+    argv = ["grade", str(tmp_path / "subs"), "--source", str(src), "--out", str(tmp_path / "o")]
+    assert main(argv) == 1
+    assert "pass --no-sandbox" in capsys.readouterr().err
+
+
+def test_command_line_no_sandbox_reaches_the_limits(tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(grade_module, "grade_submissions", lambda *a, **k: seen.append(k))
+    argv = ["grade", "subs", "--source", "src", "--out", "out"]
+    assert main(argv) == 0 and main([*argv, "--no-sandbox"]) == 0
+    assert [k["limits"].sandbox for k in seen] == [True, False]
+
+
+def test_no_such_kernel_is_a_grading_error():
+    with pytest.raises(GradingError, match="no Jupyter kernel named 'no-such-kernel'"):
+        grade_module.kernel_python("no-such-kernel")
+    assert grade_module.kernel_python("python3") == sys.executable
+
+
+# --------------------------------------------------------------------------- sandbox
+
+BOX = Sandbox(
+    bwrap="/usr/bin/bwrap",
+    ro_binds=[["/usr", "/usr"], ["/opt/py", "/opt/py"], ["/srv/snap", "/course"]],
+    symlinks=[["usr/bin", "/bin"]],
+    env={"HOME": "/tmp/home", "PYTHONPATH": "/course"},
+    scratch_bytes=2**24,
+    masked=["/etc/shadow"],
+    drop_caps=True,
+)
+
+
+def test_sandbox_command_isolates_the_kernel():
+    cmd = BOX.command(
+        ["python", "-m", "ipykernel_launcher", "-f", "/run/grading/kernel.json"],
+        connection_file="/ctl/kernel.json",
+        env={"EXTRA": "1"},
+    )
+    joined = " ".join(cmd)
+    flags = [
+        "--die-with-parent",
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-ipc",
+        "--unshare-user --disable-userns",
+        "--cap-drop ALL",
+        "--clearenv",
+        "--proc /proc",
+        "--dev /dev",
+        f"--size {2**24} --tmpfs /tmp",
+        "--ro-bind /srv/snap /course",
+        "--ro-bind /ctl/kernel.json /run/grading/kernel",
+        "--ro-bind /dev/null /etc/shadow",
+        "--setenv EXTRA 1",
+        "--chdir /tmp/work",
+    ]
+    for flag in flags:
+        assert flag in joined, flag
+    assert cmd[-6:] == ["--", "python", "-m", "ipykernel_launcher", "-f", CONNECTION_FILE]
+    assert "--bind" not in cmd  # nothing of the host is writable
+    assert cmd.index("--tmpfs") < cmd.index("--dir")  # the folders are made in the tmpfs
+    assert Sandbox.from_json(BOX.to_json()) == BOX
+    without = Sandbox(**{**BOX.to_json(), "drop_caps": False, "user_ns": False}).command(["x"])
+    assert "--cap-drop" not in without and "--unshare-user" not in without
+
+
+def test_course_snapshot_copies_packages_and_modules_but_never_notebooks(tmp_path):
+    repo = tmp_path / "repo"
+    (repo / "course" / "checks").mkdir(parents=True)
+    (repo / "course" / "__init__.py").write_text("X = 1")
+    (repo / "course" / "checks" / "__init__.py").write_text("")
+    (repo / "course" / "secret.ipynb").write_text("{}")
+    (repo / "notebooks").mkdir()
+    (repo / "notebooks" / "07.ipynb").write_text("{}")
+    (repo / "tool.py").write_text("")
+    (repo / "notes.txt").write_text("")
+    site = tmp_path / "prefix" / "site-packages"
+    site.mkdir(parents=True)
+    layout = {
+        "mappings": {"course": str(repo / "course")},
+        "path": [str(repo), str(site), str(tmp_path / "gone")],
+        "sites": [str(site)],
+    }
+    copied = snapshot_course(layout, [str(tmp_path / "prefix")], tmp_path / "snap")
+    assert sorted(copied) == ["course", "tool.py"]
+    files = sorted(str(p.relative_to(tmp_path / "snap")) for p in (tmp_path / "snap").rglob("*"))
+    assert files == [
+        "course",
+        "course/__init__.py",
+        "course/checks",
+        "course/checks/__init__.py",
+        "tool.py",
+    ]
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed")
+def test_build_sandbox_refuses_to_show_a_private_folder(tmp_path):
+    private = Path(sys.prefix) / "course-notebooks"  # inside a folder bound read-only
+    with pytest.raises(SandboxError, match="which the sandbox shows read-only to every submission"):
+        build_sandbox(
+            sys.executable, tmp_path / "c", private=[private], scratch_bytes=2**20, extra_env={}
+        )
+
+
+# --------------------------------------------------------------------------- inert feedback
+
+PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(20)).decode()
+
+
+def test_inert_outputs_keep_text_and_real_images_only():
+    outputs = [
+        {"output_type": "stream", "name": "stdout", "text": ["<b>hi</b>", "\n"]},
+        {"output_type": "error", "ename": "ValueError", "evalue": "bad", "traceback": ["tb"]},
+        {
+            "output_type": "execute_result",
+            "execution_count": 3,
+            "metadata": {"image/png": {"width": "1 onerror=alert(1)"}},
+            "data": {
+                "text/plain": "3",
+                "image/png": PNG[:8] + "\n" + PNG[8:],
+                "text/html": "<script>alert(1)</script>",
+            },
+        },
+        {
+            "output_type": "display_data",
+            "metadata": {},
+            "data": {
+                "image/png": '"><script>x</script>',
+                "image/svg+xml": "<svg onload=x>",
+                "text/markdown": "<style>*{}</style>",
+                "application/javascript": "x",
+            },
+        },
+        {"output_type": "display_data", "metadata": {}, "data": {"image/jpeg": PNG}},
+    ]
+    kept = inert_outputs(outputs)
+    assert kept[0] == {"output_type": "stream", "name": "stdout", "text": "<b>hi</b>\n"}
+    assert (kept[1]["ename"], kept[1]["evalue"], kept[1]["traceback"]) == (
+        "ValueError",
+        "bad",
+        ["tb"],
+    )
+    assert kept[2]["output_type"] == "display_data" and kept[2]["metadata"] == {}
+    assert kept[2]["data"] == {"image/png": PNG, "text/plain": "3"}  # re-encoded, html dropped
+    assert list(kept[3]["data"]) == ["text/plain"]
+    note = kept[3]["data"]["text/plain"]
+    assert note.startswith("[an output of type application/javascript, image/png, image/svg+xml")
+    assert "shows only text and images" in note
+    assert kept[4]["data"]["text/plain"].startswith("[an output of type image/jpeg")  # not a JPEG
+
+
+def test_feedback_table_escapes_and_keeps_learner_text_out_of_mathjax():
+    row = GradeRow("<b>eve</b>", BASICS, "ex1_1_add", 0, 1, "failed", "$\\huge 1/1$ <i>", "none")
+    cell = feedback_cell("<b>eve</b>", BASICS, [row], "note")
+    assert "<b>eve</b>" not in cell.source and "&lt;b&gt;eve&lt;/b&gt;" in cell.source
+    assert "&lt;i&gt;" in cell.source and cell.source.count('class="tex2jax_ignore"') == 2
+    assert STATUSES == (
+        "passed",
+        "failed",
+        "error",
+        "refused",
+        "timeout",
+        "missing",
+        "invalid-notebook",
+    )
 
 
 # --------------------------------------------------------------------------- real notebooks
@@ -671,6 +1019,8 @@ BAD_LIMITS = [
     ({"kernel_name": 3}, TypeError, "kernel_name must be a string such as 'python3', got int 3"),
     ({"max_cell_output": 0}, ValueError, "max_cell_output must be a whole number >= 1, got 0"),
     ({"max_cell_output": 2.5}, TypeError, "must be a whole number (int), got float 2.5"),
+    ({"sandbox": "no"}, TypeError, "sandbox must be True or False, got str 'no'"),
+    ({"scratch_bytes": 1000}, ValueError, "scratch_bytes must be a whole number >= 1048576"),
 ]
 
 
@@ -704,11 +1054,15 @@ def test_grade_rejects_bad_arguments_before_writing_anything(tmp_path, options, 
     assert not (tmp_path / "out").exists()
 
 
-def test_run_notebook_needs_limits():
+def test_run_notebook_needs_limits_and_a_sandbox():
     with pytest.raises(
         TypeError, match=re.escape("limits must be a siamese_grading.limits.Limits")
     ):
         run_notebook(basics_notebook(), BASICS, {"timeout": 60})
+    with pytest.raises(ValueError, match="limits.sandbox is True but no sandbox was given"):
+        run_notebook(basics_notebook(), BASICS, Limits())
+    with pytest.raises(TypeError, match="sandbox must be a siamese_grading.sandbox.Sandbox"):
+        run_notebook(basics_notebook(), BASICS, Limits(), sandbox={"bwrap": "bwrap"})
 
 
 def test_release_rejects_bad_arguments_before_writing_anything(tmp_path):
