@@ -208,33 +208,31 @@ def write_sources(folder: Path, names=(BASICS, STRINGS)) -> Path:
     return folder
 
 
-def solution_lines(nb) -> list[str]:
-    """Every non-trivial line between the solution markers of ``nb``."""
+def _lines_between(nb, begin: str, end: str, keep) -> list[str]:
+    """The stripped lines of ``nb`` between ``begin`` and ``end`` markers that ``keep`` accepts."""
     lines = []
     for cell in nb.cells:
         inside = False
         for line in cell.source.splitlines():
-            if "BEGIN SOLUTION" in line:
+            if begin in line:
                 inside = True
-            elif "END SOLUTION" in line:
+            elif end in line:
                 inside = False
-            elif inside and len(line.strip()) > 6 and not line.strip().startswith("#"):
+            elif inside and keep(line.strip()):
                 lines.append(line.strip())
     return lines
+
+
+def solution_lines(nb) -> list[str]:
+    """Every non-trivial line between the solution markers of ``nb``."""
+    return _lines_between(
+        nb, "BEGIN SOLUTION", "END SOLUTION", lambda t: len(t) > 6 and not t.startswith("#")
+    )
 
 
 def hidden_lines(nb) -> list[str]:
-    lines = []
-    for cell in nb.cells:
-        inside = False
-        for line in cell.source.splitlines():
-            if "BEGIN HIDDEN TESTS" in line:
-                inside = True
-            elif "END HIDDEN TESTS" in line:
-                inside = False
-            elif inside and line.strip():
-                lines.append(line.strip())
-    return lines
+    """Every non-empty line between the hidden-test markers of ``nb``."""
+    return _lines_between(nb, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS", bool)
 
 
 def visible_text(nb) -> str:
