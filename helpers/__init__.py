@@ -37,6 +37,8 @@ from .plotting import (
     plot_embeddings,
     plot_nearest_neighbors,
     plot_roc,
+    plot_siamese_diagram,
+    plot_siamese_outputs,
     plot_triplets,
 )
 from .triplets import balanced_batch, balanced_generator, create_batch, data_generator
@@ -64,6 +66,8 @@ __all__ = [
     "plot_embeddings",
     "plot_nearest_neighbors",
     "plot_roc",
+    "plot_siamese_diagram",
+    "plot_siamese_outputs",
     "plot_triplets",
     "precision_at_1",
     "r_precision",

@@ -1,4 +1,4 @@
-"""plot_triplets, plot_embeddings, pca_2d and EmbeddingPlotter under the Agg backend."""
+"""plot_triplets, the Siamese diagrams, plot_embeddings, pca_2d and EmbeddingPlotter (Agg)."""
 
 import io
 
@@ -7,10 +7,18 @@ import matplotlib
 import matplotlib.image
 import numpy as np
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.text import Annotation, Text
 
-from helpers import EmbeddingPlotter, plot_embeddings, plot_triplets
-from helpers.plotting import DIGIT_COLORS, DIGIT_MARKERS, pca_2d
+from helpers import (
+    EmbeddingPlotter,
+    plot_embeddings,
+    plot_siamese_diagram,
+    plot_siamese_outputs,
+    plot_triplets,
+)
+from helpers.plotting import DIGIT_COLORS, DIGIT_MARKERS, ROLE_COLORS, pca_2d
 
 
 def render(fig):
@@ -66,6 +74,178 @@ def test_plot_triplets_renders_headless():
 def test_plot_triplets_bad_input(examples, kwargs, error, match):
     with pytest.raises(error, match=match):
         plot_triplets(examples, **kwargs)
+
+
+# ----------------------------------------------------------------------------------------
+# The Siamese diagrams: the right parts, joined by the right arrows, readable, validated
+# ----------------------------------------------------------------------------------------
+
+ROLES = ("anchor", "positive", "negative")
+
+
+def texts(fig) -> list[str]:
+    """Every visible, non-empty string of a figure (titles, labels, tick labels, notes)."""
+    found = fig.findobj(lambda artist: isinstance(artist, Text) and artist.get_visible())
+    return [t.get_text() for t in found if t.get_text()]
+
+
+def drawn(fig):
+    """Draw the figure on an Agg canvas; return its renderer, for pixel positions."""
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return canvas.get_renderer()
+
+
+def named_parts(fig) -> dict:
+    """The boxes, images and strips of a diagram by their gid, and its arrows by theirs."""
+    parts = {
+        artist.get_gid(): artist
+        for artist in fig.findobj(lambda a: a.get_gid() is not None)
+        if not isinstance(artist, Annotation)
+    }
+    arrows = {a.get_gid(): a for a in fig.findobj(Annotation) if a.get_gid()}
+    return parts, arrows
+
+
+def assert_arrows_join(fig, expected_edges, tolerance=2.0):
+    """Each expected arrow exists, leaves its source's right edge, ends on its target's left edge.
+
+    Positions are compared in pixels, after drawing: ``tolerance`` pixels absorb the
+    width of a box's outline.
+    """
+    renderer = drawn(fig)
+    parts, arrows = named_parts(fig)
+    assert set(arrows) == {f"{a}->{b}" for a, b in expected_edges}
+    ax = fig.axes[0]
+    for source, target in expected_edges:
+        arrow = arrows[f"{source}->{target}"]
+        tail_x, tail_y = ax.transData.transform(arrow.xyann)
+        head_x, head_y = ax.transData.transform(arrow.xy)
+        start = parts[source].get_window_extent(renderer)
+        end = parts[target].get_window_extent(renderer)
+        assert abs(tail_x - start.x1) <= tolerance, f"{source}->{target} does not leave {source}"
+        assert start.y0 - tolerance <= tail_y <= start.y1 + tolerance, f"{source}->{target}"
+        assert abs(head_x - end.x0) <= tolerance, f"{source}->{target} does not reach {target}"
+        assert end.y0 - tolerance <= head_y <= end.y1 + tolerance, f"{source}->{target}"
+        assert head_x > tail_x, f"{source}->{target} points backwards"
+
+
+def assert_readable(fig, smallest=9.0):
+    for text in fig.findobj(lambda a: isinstance(a, Text) and a.get_visible() and a.get_text()):
+        assert text.get_fontsize() >= smallest, f"{text.get_text()!r} is {text.get_fontsize()} pt"
+
+
+def unit_embeddings(size=64, seed=0):
+    vectors = np.random.default_rng(seed).normal(size=(3, size))
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_siamese_diagram_names_every_part_and_shows_the_triplet():
+    examples = images((784,))
+    fig = plot_siamese_diagram(examples)
+    assert isinstance(fig, Figure)
+    shown = texts(fig)
+    for role in ROLES:
+        assert role in shown
+        assert f"$f({role[0]})$" in shown
+    assert shown.count("embedding\nmodel $f$") == 3  # one shared model, drawn once per input
+    assert any("concatenate" in t and "[f(a), f(p), f(n)]" in t for t in shown)
+    assert any(t.startswith("triplet loss") and r"\alpha" in t for t in shown)
+    assert any("shared weights" in t for t in shown)
+    parts, _ = named_parts(fig)
+    for role, image in zip(ROLES, examples, strict=True):
+        np.testing.assert_allclose(
+            parts[f"input:{role}"].get_images()[0].get_array(), image.reshape(28, 28)
+        )
+        frame = parts[f"input:{role}"].spines["left"].get_edgecolor()
+        assert matplotlib.colors.same_color(frame, ROLE_COLORS[role])
+    assert_readable(fig)
+    assert render(fig).std() > 0
+
+
+def test_siamese_diagram_arrows_run_input_model_embedding_concatenate_loss():
+    fig = plot_siamese_diagram(np.zeros((3, 28, 28)))
+    edges = [("concatenate", "loss")]
+    for role in ROLES:
+        edges += [
+            (f"input:{role}", f"model:{role}"),
+            (f"model:{role}", f"embedding:{role}"),
+            (f"embedding:{role}", "concatenate"),
+        ]
+    assert_arrows_join(fig, edges)
+
+
+def test_siamese_outputs_shows_each_embedding_and_their_concatenation():
+    examples, vectors = images((28, 28)), unit_embeddings()
+    fig = plot_siamese_outputs(examples, vectors, n_weights=121_280)
+    parts, _ = named_parts(fig)
+    for role, image, vector in zip(ROLES, examples, vectors, strict=True):
+        np.testing.assert_allclose(parts[f"input:{role}"].get_images()[0].get_array(), image)
+        strip = parts[f"embedding:{role}"].get_images()[0]
+        np.testing.assert_allclose(strip.get_array(), vector[None, :])
+    column = parts["output"].get_images()[0]
+    np.testing.assert_allclose(column.get_array()[:, 0], np.concatenate(vectors))
+    low, high = column.get_clim()
+    assert low == pytest.approx(-high) and high == pytest.approx(np.abs(vectors).max())
+    shown = texts(fig)
+    assert "output: 192 numbers" in shown
+    for role in ROLES:
+        assert f"$f$({role}): 64 numbers" in shown
+    assert any("121,280 numbers" in t and "used 3 times" in t for t in shown)
+    assert not any("numbers)" in t for t in texts(plot_siamese_outputs(examples, vectors)))
+    assert_readable(fig)
+
+
+def test_siamese_outputs_arrows_meet_in_one_model_and_land_in_their_block():
+    vectors = unit_embeddings(size=8)
+    fig = plot_siamese_outputs(images((784,)), vectors)
+    edges = []
+    for role in ROLES:
+        edges += [
+            (f"input:{role}", "model"),
+            ("model", f"embedding:{role}"),
+            (f"embedding:{role}", "output"),
+        ]
+    assert_arrows_join(fig, edges)
+    # the anchor's arrow lands in the top third of the output column (rows 0-7), and so on
+    renderer = drawn(fig)
+    parts, arrows = named_parts(fig)
+    column = parts["output"].get_window_extent(renderer)
+    third = column.height / 3
+    for k, role in enumerate(ROLES):
+        head_y = fig.axes[0].transData.transform(arrows[f"embedding:{role}->output"].xy)[1]
+        assert column.y1 - (k + 1) * third < head_y < column.y1 - k * third, role
+
+
+GOOD = images((784,))
+
+
+@pytest.mark.parametrize(
+    ("function", "args", "kwargs", "error", "match"),
+    [
+        (plot_siamese_diagram, (GOOD[:2],), {}, ValueError, "exactly 3 images .* got 2"),
+        (plot_siamese_diagram, ("abc",), {}, TypeError, "list of three images"),
+        (plot_siamese_diagram, ([np.zeros(700)] * 3,), {}, ValueError, "square number"),
+        (plot_siamese_outputs, (GOOD * 2, unit_embeddings()), {}, ValueError, "got 6"),
+        (
+            plot_siamese_outputs,
+            (GOOD, np.zeros((2, 64))),
+            {},
+            ValueError,
+            r"shape \(3, d\).*got shape \(2, 64\)",
+        ),
+        (plot_siamese_outputs, (GOOD, np.zeros(64)), {}, ValueError, r"got shape \(64,\)"),
+        (plot_siamese_outputs, (GOOD, [[1, 2], [3], [4, 5]]), {}, ValueError, "same length"),
+        (plot_siamese_outputs, (GOOD, np.full((3, 4), np.nan)), {}, ValueError, "NaN"),
+        (plot_siamese_outputs, (GOOD, None), {}, TypeError, "shape \\(3, d\\)"),
+        (plot_siamese_outputs, (GOOD, [["a"], ["b"], ["c"]]), {}, TypeError, "numbers"),
+        (plot_siamese_outputs, (GOOD, unit_embeddings()), {"n_weights": 0}, ValueError, "at least"),
+        (plot_siamese_outputs, (GOOD, unit_embeddings()), {"n_weights": 1.5}, TypeError, "an int"),
+    ],
+)
+def test_siamese_diagrams_bad_input(function, args, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        function(*args, **kwargs)
 
 
 def test_palette_and_markers_tell_ten_digits_apart():
@@ -165,16 +345,69 @@ def test_embedding_plotter_records_start_and_every_epoch(trained_plotter):
     plotter, embedding, x = trained_plotter
     assert plotter.epochs == [0, 1, 2, 3, 4]
     assert np.isnan(plotter.losses[0]) and np.all(np.isfinite(plotter.losses[1:]))
-    assert all(s.shape == (len(x), 2) for s in plotter.snapshots)
-    # the last snapshot is the final model's embedding, projected
-    final = pca_2d(np.asarray(embedding.predict(x, verbose=0)))
-    np.testing.assert_allclose(np.abs(plotter.snapshots[-1]), np.abs(final), atol=1e-4)
+    assert all(s.shape == (len(x), 8) for s in plotter.snapshots)
+    # the last snapshot is the final model's embedding
+    final = keras.ops.convert_to_numpy(embedding.predict(x, verbose=0))
+    np.testing.assert_allclose(plotter.snapshots[-1], final, atol=1e-5)
+    assert not np.allclose(plotter.snapshots[0], final, atol=1e-3)  # training moved it
 
 
-def test_embedding_plotter_axes_never_flip(trained_plotter):
-    plotter, _, _ = trained_plotter
-    for before, after in zip(plotter.snapshots, plotter.snapshots[1:], strict=False):
-        assert np.all(np.sum(before * after, axis=0) >= 0)
+def _numpy_projection(last: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """The reference: centre on the last snapshot's mean, project on its top-2 right singular
+    vectors, each oriented so that its largest loading is positive."""
+    mean = last.mean(axis=0)
+    _, _, vt = np.linalg.svd(last - mean, full_matrices=False)
+    top = vt[:2] * np.sign(vt[:2][np.arange(2), np.abs(vt[:2]).argmax(axis=1)])[:, None]
+    return (other - mean) @ top.T
+
+
+def test_shared_pca_2d_uses_the_last_snapshots_directions_for_all():
+    rng = np.random.default_rng(3)
+    first = rng.normal(size=(40, 6))
+    last = rng.normal(size=(40, 6)) * np.array([5.0, 3.0, 1.0, 0.5, 0.2, 0.1])
+    got_first, got_last = shared_pca_2d([first, last])
+    np.testing.assert_allclose(got_last, _numpy_projection(last, last), atol=1e-9)
+    np.testing.assert_allclose(got_first, _numpy_projection(last, first), atol=1e-9)
+    # a separate PCA of the first snapshot would be a different picture
+    assert not np.allclose(np.abs(pca_2d(first)), np.abs(got_first), atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    "snapshots, error, match",
+    [
+        ([], ValueError, "empty"),
+        (np.zeros((4, 3)), TypeError, "sequence of"),
+        ([np.zeros((4, 3)), np.zeros((5, 3))], ValueError, "same points"),
+        ([np.zeros((4, 1))], ValueError, "d >= 2"),
+        ([np.full((4, 3), np.nan)], ValueError, "NaN"),
+    ],
+)
+def test_shared_pca_2d_bad_input(snapshots, error, match):
+    with pytest.raises(error, match=match):
+        shared_pca_2d(snapshots)
+
+
+def test_tsne_2d_keeps_clusters_apart_and_is_seeded():
+    emb, labels = clustered(n_per_class=15, dim=20, seed=2)
+    coords = tsne_2d(emb, seed=0, perplexity=10)
+    again = tsne_2d(emb, seed=0, perplexity=10)
+    np.testing.assert_allclose(coords, again, atol=1e-6)
+    # every point's nearest neighbour on the map shows the same class (brute force)
+    d2 = ((coords[:, None, :] - coords[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(d2, np.inf)
+    assert np.mean(labels[d2.argmin(axis=1)] == labels) > 0.95
+    with pytest.raises(ValueError, match="more points than its perplexity"):
+        tsne_2d(emb[:5], perplexity=10)
+
+
+def test_plot_embeddings_t_sne_and_bad_method():
+    emb, labels = clustered(n_per_class=15, dim=20, seed=2)
+    fig = plot_embeddings(emb, labels, method="t-sne")
+    assert "t-SNE" in fig.axes[0].get_title()
+    texts = sorted(t.get_text() for t in fig.axes[0].texts)
+    assert texts == sorted(str(d) for d in np.unique(labels))  # a label at each class centre
+    with pytest.raises(ValueError, match="'pca' or 't-sne'"):
+        plot_embeddings(emb, labels, method="umap")
 
 
 def test_embedding_plotter_plot(trained_plotter):
@@ -182,9 +415,15 @@ def test_embedding_plotter_plot(trained_plotter):
     fig = plotter.plot(max_snapshots=3)
     assert isinstance(fig, Figure)
     titles = [ax.get_title() for ax in fig.axes]
-    assert titles == ["Loss", "before training", "epoch 2", "epoch 4"]
+    assert titles == ["Loss", "before training", "after epoch 2", "after epoch 4"]
     np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), plotter.losses[1:])
-    assert fig.axes[-1].get_legend() is not None
+    # one projection for every panel: the points are the reference projection of each snapshot
+    for ax, i in zip(fig.axes[1:], (0, 2, 4), strict=True):
+        drawn = np.concatenate([c.get_offsets() for c in ax.collections])
+        want = _numpy_projection(plotter.snapshots[4].astype(float), plotter.snapshots[i])
+        order = np.lexsort(drawn.T), np.lexsort(want.T)
+        np.testing.assert_allclose(drawn[order[0]], want[order[1]], atol=1e-4)
+    assert len({ax.get_xlim() for ax in fig.axes[1:]}) == 1  # the same limits everywhere
     assert render(fig).shape[2] == 4
 
 
