@@ -41,6 +41,7 @@ from .plotting import (
     plot_siamese_outputs,
     plot_triplets,
 )
+from .results import benchmark_results, quoted
 from .triplets import balanced_batch, balanced_generator, create_batch, data_generator
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "EmbeddingPlotter",
     "TripletLoss",
     "balanced_batch",
+    "benchmark_results",
     "balanced_generator",
     "batch_all_triplet_loss",
     "batch_hard_triplet_loss",
@@ -70,6 +72,7 @@ __all__ = [
     "plot_siamese_outputs",
     "plot_triplets",
     "precision_at_1",
+    "quoted",
     "r_precision",
     "retrieval_scores",
     "sample_pairs",

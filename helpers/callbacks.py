@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 
 from ._validation import check_number, check_xy, positive_int
 from .metrics import squared_distances
-from .plotting import pca_2d, plot_collapse_history, plot_embedding_snapshots
+from .plotting import plot_collapse_history, plot_embedding_snapshots
 
 
 # --------------------------------------------------------------------------- embedding
@@ -38,11 +38,11 @@ class EmbeddingPlotter(keras.callbacks.Callback):
     """Keras callback that records how the embedding evolves during training.
 
     The successor of the original course's ``PCAPlotter``. At the start of
-    training and after every epoch it embeds ``x``, projects it to 2-D with PCA
-    (each axis oriented like the previous snapshot's, so nothing flips), and
-    stores it with the epoch's loss. In Jupyter it redraws one figure in place
-    while training; headless (scripts, CI) it stays silent. Call
-    :meth:`plot` afterwards for the final picture.
+    training and after every epoch it embeds ``x`` and stores the embedding with
+    the epoch's loss. In Jupyter it redraws one figure in place while training
+    (before training and now, projected with the principal directions of now);
+    headless (scripts, CI) it stays silent. Call :meth:`plot` afterwards for the
+    final picture, whose panels all share one projection.
 
     Parameters
     ----------
@@ -73,13 +73,13 @@ class EmbeddingPlotter(keras.callbacks.Callback):
         self.live = live
         self.epochs: list[int] = []
         self.losses: list[float] = []
+        #: The embedding of ``x`` at each snapshot, (n, d) each.
         self.snapshots: list[np.ndarray] = []
         self._handle = None
 
     def _record(self, epoch: int, loss) -> None:
         emb = keras.ops.convert_to_numpy(self.embedding_model.predict(self.x, verbose=0))
-        previous = self.snapshots[-1] if self.snapshots else None
-        self.snapshots.append(pca_2d(emb, reference=previous))
+        self.snapshots.append(np.asarray(emb, dtype=np.float32))
         self.epochs.append(epoch)
         self.losses.append(float("nan") if loss is None else float(loss))
         if self.live if self.live is not None else _in_jupyter():

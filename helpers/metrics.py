@@ -50,7 +50,14 @@ import numbers
 
 import numpy as np
 
-from ._validation import as_rng, check_embeddings, check_labels, check_pairs, positive_int
+from ._validation import (
+    as_rng,
+    check_embeddings,
+    check_labels,
+    check_number,
+    check_pairs,
+    positive_int,
+)
 
 #: Number of float64 distances computed at once (32 MiB): the chunk of queries
 #: is ``CHUNK_ELEMENTS // n_references`` rows, between 1 and ``MAX_CHUNK_ROWS``.
@@ -452,7 +459,9 @@ def _equal_error_rate(fpr: np.ndarray, tpr: np.ndarray) -> float:
     return float(fpr[i - 1] + t * (fpr[i] - fpr[i - 1]))
 
 
-def verification_scores(distances, is_same, *, far: float = 1e-2) -> dict[str, float]:
+def verification_scores(
+    distances, is_same, *, far: float = 1e-2, threshold: float | None = None
+) -> dict[str, float]:
     """Score distances as a "same digit?" detector: small distance means "same".
 
     Parameters
@@ -463,6 +472,8 @@ def verification_scores(distances, is_same, *, far: float = 1e-2) -> dict[str, f
         True where the two examples share a label. Both kinds must occur.
     far : float in (0, 1]
         The false-accept rate at which ``tar_at_far`` is read.
+    threshold : float, optional
+        A threshold chosen elsewhere (e.g. on other pairs) to score these pairs with.
 
     Returns
     -------
@@ -481,6 +492,10 @@ def verification_scores(distances, is_same, *, far: float = 1e-2) -> dict[str, f
         ``tar_at_far``
             The largest true-accept rate (TPR) of any threshold whose
             false-accept rate (FPR) is at most ``far``.
+        ``f1``, ``accuracy``, ``false_accept_rate``, ``false_reject_rate``
+            Only with ``threshold``: the rule "same when distance <= threshold" on
+            these pairs: its F1, its share of right decisions, the share of
+            different pairs it accepts and the share of same pairs it rejects.
 
     Examples
     --------
@@ -501,13 +516,23 @@ def verification_scores(distances, is_same, *, far: float = 1e-2) -> dict[str, f
     denom = precision + recall
     f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(denom), where=denom > 0)
     best = int(np.argmax(f1))
-    return {
+    scores = {
         "roc_auc": float(roc_auc_score(is_same, score)),
         "eer": _equal_error_rate(fpr, tpr),
         "best_threshold": float(-thresholds[best]),
         "best_f1": float(f1[best]),
         "tar_at_far": float(tpr[fpr <= far].max()),
     }
+    if threshold is not None:
+        threshold = check_number(threshold, "threshold", low=0.0)
+        accept = distances <= threshold
+        true_accepts = int(np.sum(accept & is_same))
+        predicted, actual = int(accept.sum()), int(is_same.sum())
+        scores["f1"] = 2 * true_accepts / (predicted + actual)  # actual > 0: both kinds occur
+        scores["accuracy"] = float(np.mean(accept == is_same))
+        scores["false_accept_rate"] = float(np.mean(accept[~is_same]))
+        scores["false_reject_rate"] = float(np.mean(~accept[is_same]))
+    return scores
 
 
 def _pair_distances(embeddings: np.ndarray, pairs: np.ndarray, chunk_size: int) -> np.ndarray:

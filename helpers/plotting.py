@@ -906,7 +906,14 @@ def plot_roc(distances, is_same, *, threshold=None, log_x: bool = False) -> Figu
     return fig
 
 
-def plot_distance_histograms(distances, is_same, *, threshold=None, bins: int = 40) -> Figure:
+def plot_distance_histograms(
+    distances,
+    is_same,
+    *,
+    threshold=None,
+    bins: int = 40,
+    xlabel: str = "Euclidean distance between the two embeddings",
+) -> Figure:
     """Compare the distances of same-digit pairs and different-digit pairs.
 
     A good embedding puts same pairs close (left) and different pairs far
@@ -923,6 +930,8 @@ def plot_distance_histograms(distances, is_same, *, threshold=None, bins: int = 
         The distance threshold to draw; by default the one with the best F1.
     bins : int
         Number of bins, shared by both histograms.
+    xlabel : str
+        What the distances are, e.g. ``"squared distance d"`` when you pass squared ones.
 
     Returns
     -------
@@ -964,7 +973,9 @@ def plot_distance_histograms(distances, is_same, *, threshold=None, bins: int = 
     ax.axvline(
         threshold, color="black", linestyle="--", linewidth=1.5, label=f"{name} = {threshold:.3g}"
     )
-    ax.set_xlabel("Euclidean distance between the two embeddings")
+    if not isinstance(xlabel, str):
+        raise TypeError(f"xlabel must be a string, got {type(xlabel).__name__}")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("share of pairs")
     ax.set_title("Pair distances")
     ax.legend(fontsize=9)

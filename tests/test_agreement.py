@@ -58,7 +58,7 @@ def test_create_batch_solution_and_helpers_share_the_invariants():
 
 
 def test_precision_at_1_solution_matches_helpers():
-    lesson = solution("08_model_training.ipynb", "ex8_1_precision_at_1", "precision_at_1")
+    lesson = solution("08_model_training.ipynb", "ex8_2_precision_at_1", "precision_at_1")
     for seed in range(5):
         rng = np.random.default_rng(seed)
         q, r = rng.normal(size=(50, 4)), rng.normal(size=(80, 4))

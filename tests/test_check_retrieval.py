@@ -1,4 +1,4 @@
-"""Exercise 8.1's self-check on a corpus of right and wrong precision_at_1 answers.
+"""Exercise 8.2's self-check on a corpus of right and wrong precision_at_1 answers.
 
 Every right answer (loops, array_split, einsum, a fixed internal chunk) passes; every wrong one is
 rejected with a message that names its mistake; and the self-check agrees with the grader's
@@ -156,7 +156,7 @@ def test_wrong_answers_are_rejected_with_their_mistake(answer):
 
 
 def hidden_tests() -> str:
-    cell = source(exercise_cell(load("08_model_training.ipynb"), "check_ex8_1_precision_at_1"))
+    cell = source(exercise_cell(load("08_model_training.ipynb"), "check_ex8_2_precision_at_1"))
     begin, end = cell.index("### BEGIN HIDDEN TESTS"), cell.index("### END HIDDEN TESTS")
     return cell[begin:end]
 

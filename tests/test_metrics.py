@@ -359,6 +359,26 @@ def test_integer_flags_are_accepted():
     assert as_bool == as_int
 
 
+def test_scores_at_a_given_threshold_by_hand():
+    # same pairs at 0.1, 0.4, 0.7; different pairs at 0.3, 0.8, 0.9, 1.0; threshold 0.5
+    distances = [0.1, 0.4, 0.7, 0.3, 0.8, 0.9, 1.0]
+    is_same = [True, True, True, False, False, False, False]
+    scores = verification_scores(distances, is_same, threshold=0.5)
+    # accepted: 0.1, 0.4 (same) and 0.3 (different): TP 2, FP 1, FN 1, TN 3
+    assert scores["f1"] == pytest.approx(2 * 2 / (2 * 2 + 1 + 1))
+    assert scores["accuracy"] == pytest.approx(5 / 7)
+    assert scores["false_accept_rate"] == pytest.approx(1 / 4)
+    assert scores["false_reject_rate"] == pytest.approx(1 / 3)
+    assert "f1" not in verification_scores(distances, is_same)  # only with a threshold
+
+
+def test_a_given_threshold_must_be_a_non_negative_number():
+    with pytest.raises(TypeError, match="threshold must be a number"):
+        verification_scores([0.1, 0.2], [True, False], threshold="0.5")
+    with pytest.raises(ValueError, match="threshold must be >= 0"):
+        verification_scores([0.1, 0.2], [True, False], threshold=-1.0)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("ties", [False, True])
 def test_auc_matches_pair_counting(seed, ties):

@@ -18,7 +18,14 @@ from helpers import (
     plot_siamese_outputs,
     plot_triplets,
 )
-from helpers.plotting import DIGIT_COLORS, DIGIT_MARKERS, ROLE_COLORS, pca_2d
+from helpers.plotting import (
+    DIGIT_COLORS,
+    DIGIT_MARKERS,
+    ROLE_COLORS,
+    pca_2d,
+    shared_pca_2d,
+    tsne_2d,
+)
 
 
 def render(fig):

@@ -24,8 +24,8 @@ Gradients come from the active backend's autodiff through one function,
 
 Every check is deterministic (fixed seeds) and fast. One module per notebook:
 ``images`` (02), ``plots`` (03), ``batches`` (04), ``embedding`` (05),
-``siamese`` (06), ``loss`` (07), ``retrieval`` (08); ``_shared`` holds what they have
-in common.
+``siamese`` (06), ``loss`` (07), ``retrieval`` and ``training`` (08); ``_shared``
+holds what they have in common.
 """
 
 from .batches import check_create_batch
@@ -35,8 +35,15 @@ from .loss import check_margin_loss, check_triplet_loss
 from .plots import check_plot_triplets
 from .retrieval import check_precision_at_1
 from .siamese import check_siamese_network
+from .training import (
+    check_compile_siamese,
+    check_small_test_set,
+    check_training,
+    check_triplet_stream,
+)
 
 __all__ = [
+    "check_compile_siamese",
     "check_create_batch",
     "check_embedding_model",
     "check_margin_loss",
@@ -44,5 +51,8 @@ __all__ = [
     "check_plot_triplets",
     "check_precision_at_1",
     "check_siamese_network",
+    "check_small_test_set",
+    "check_training",
     "check_triplet_loss",
+    "check_triplet_stream",
 ]

@@ -1,4 +1,4 @@
-"""Self-check of notebook 08, exercise 8.1: precision at 1, in chunks of queries.
+"""Self-check of notebook 08, exercise 8.2: precision at 1, in chunks of queries.
 
 The learner's ``precision_at_1(query_emb, query_labels, ref_emb, ref_labels, chunk_size)``
 must give the share of queries whose nearest reference shares their label, and must never
@@ -141,7 +141,7 @@ def _check_memory(precision_at_1) -> None:
 
 
 def check_precision_at_1(precision_at_1: Callable) -> None:
-    """Check exercise 8.1: ``precision_at_1`` in chunks of ``chunk_size`` queries.
+    """Check exercise 8.2: ``precision_at_1`` in chunks of ``chunk_size`` queries.
 
     Examples
     --------

@@ -1,0 +1,563 @@
+"""Self-checks of notebook 08, exercises 8.1 and 8.3-8.5: the small test set and the training.
+
+* 8.1 ``make_small_test_set(x, y, per_digit, seed)``: ``per_digit`` random images of every
+  digit, drawn without replacement, each with its own label, the same for the same seed.
+* 8.3 ``compile_siamese(siamese, alpha, learning_rate)``: Adam and the triplet loss with
+  margin ``alpha``, in a form that Keras saves with its margin.
+* 8.4 ``triplet_stream(x, y, batch_size, emb_size, seed)``: an endless stream of
+  ``((anchors, positives, negatives), zeros)`` batches, a fresh random batch every time.
+* 8.5 ``train(siamese, triplets, steps_per_epoch, epochs, callbacks)``: ``fit`` on the stream;
+  :func:`check_training` runs the learner's 8.3, 8.4 and 8.5 together on a tiny problem and
+  verifies what training must achieve: the loss falls, the shared weights change, and P@1 on
+  held-out examples beats the untrained network's.
+
+Every reference here is numpy written for the check (a brute-force nearest neighbour, the
+triplet-loss formula), never the rest of ``helpers``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import os
+import tempfile
+import warnings
+from collections.abc import Callable, Iterator
+
+import keras
+import numpy as np
+
+from ._shared import call_learner, passed, require_function, require_model, scratch_global_seed
+
+# ----------------------------------------------------------------------------------------
+# 8.1: the small test set
+# ----------------------------------------------------------------------------------------
+
+
+def _numbered_images(per_class: list[int], width: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    """Float32 "images" whose first pixel is their row number, labels in shuffled order."""
+    labels = np.repeat(np.arange(len(per_class)), per_class)
+    labels = np.random.default_rng(7).permutation(labels)
+    x = np.zeros((labels.size, width), dtype=np.float32)
+    x[:, 0] = np.arange(labels.size)
+    x[:, 1:] = np.random.default_rng(8).random((labels.size, width - 1))
+    return x, labels
+
+
+def _rows_of(x_small: np.ndarray, x: np.ndarray, what: str) -> np.ndarray:
+    """Which rows of ``x`` the images of ``x_small`` are (their first pixel numbers them)."""
+    rows = np.rint(x_small.reshape(len(x_small), -1)[:, 0]).astype(np.int64)
+    if (
+        rows.min(initial=0) < 0
+        or rows.max(initial=0) >= len(x)
+        or not np.allclose(x[rows].reshape(len(rows), -1), x_small.reshape(len(x_small), -1))
+    ):
+        raise AssertionError(
+            f"{what} contains images that are not images of x: pick whole rows of x, "
+            "e.g. x[chosen], without changing them."
+        )
+    return rows
+
+
+def _small_set(make, x, y, per_digit, seed):
+    out = call_learner(make, "make_small_test_set", x, y, per_digit, seed)
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        raise AssertionError(
+            "make_small_test_set must return two arrays, (x_small, y_small); got "
+            f"{type(out).__name__}"
+            + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else "")
+        )
+    x_small, y_small = (np.asarray(keras.ops.convert_to_numpy(v)) for v in out)
+    n_classes = np.unique(y).size
+    expected = per_digit * n_classes
+    if x_small.shape != (expected, *x.shape[1:]) or y_small.shape != (expected,):
+        raise AssertionError(
+            f"With {n_classes} digits and per_digit={per_digit}, make_small_test_set should "
+            f"return x_small of shape {(expected, *x.shape[1:])} and y_small of shape "
+            f"({expected},); got {x_small.shape} and {y_small.shape}. per_digit is the number "
+            "of images of EACH digit."
+        )
+    if x_small.dtype != x.dtype:
+        raise AssertionError(
+            f"x_small has dtype {x_small.dtype}, but x has {x.dtype}: keep the images as they are."
+        )
+    if not np.issubdtype(y_small.dtype, np.integer):
+        raise AssertionError(f"y_small must hold integer labels, got dtype {y_small.dtype}.")
+    counts = np.bincount(y_small, minlength=n_classes)
+    if not np.all(counts == per_digit):
+        raise AssertionError(
+            f"y_small should hold exactly {per_digit} images of every digit; it holds "
+            f"{counts.tolist()} of digits 0-{n_classes - 1}. Pick per_digit images from each "
+            "digit's own rows, e.g. np.flatnonzero(y == digit)."
+        )
+    rows = _rows_of(x_small, x, "x_small")
+    if not np.array_equal(y[rows], y_small):
+        wrong = int(np.sum(y[rows] != y_small))
+        raise AssertionError(
+            f"{wrong} of the {expected} labels in y_small do not belong to their images: take "
+            "the images and the labels with the same row numbers, x[chosen] and y[chosen]."
+        )
+    if np.unique(rows).size != rows.size:
+        raise AssertionError(
+            f"x_small contains the same image more than once ({rows.size - np.unique(rows).size} "
+            "repeats): draw without replacement, e.g. rng.choice(rows, per_digit, replace=False)."
+        )
+    return rows
+
+
+def check_small_test_set(make_small_test_set: Callable) -> None:
+    """Check exercise 8.1: ``per_digit`` random, distinct images of every digit, with their labels.
+
+    The images must be whole rows of ``x`` with their own labels, exactly ``per_digit`` of each
+    digit, no image twice, the same for the same seed (whatever numpy's global generator
+    does), and drawn at random: over many seeds, every image gets its chance.
+
+    Examples
+    --------
+    >>> checks.check_small_test_set(make_small_test_set)
+    ✅ make_small_test_set picks ...
+    """
+    require_function(make_small_test_set, "make_small_test_set", "check_small_test_set")
+    x, y = _numbered_images([6, 9, 7, 6, 8])
+    first = _small_set(make_small_test_set, x, y, 2, 0)
+    _small_set(make_small_test_set, x.reshape(len(x), 2, 3), y, 3, 1)  # (n, 28, 28) images too
+    with scratch_global_seed(1):
+        again = _small_set(make_small_test_set, x, y, 2, 0)
+    if not np.array_equal(np.sort(first), np.sort(again)):
+        raise AssertionError(
+            "make_small_test_set gave two different sets for the same seed: make a generator "
+            "from the seed, rng = np.random.default_rng(seed), and draw from it (not from "
+            "np.random's global state)."
+        )
+    chosen = np.zeros(len(x), dtype=bool)
+    for seed in range(40):
+        chosen[_small_set(make_small_test_set, x, y, 2, seed)] = True
+    if not chosen.all():
+        never = np.flatnonzero(~chosen)
+        raise AssertionError(
+            f"Over 40 seeds, {never.size} of the {len(x)} images were never picked (e.g. rows "
+            f"{never[:5].tolist()}): choose each digit's images at random among ALL its rows, "
+            "not the first ones."
+        )
+    passed(
+        "make_small_test_set picks per_digit distinct random images of every digit with their "
+        "own labels, the same ones for the same seed. Well done!"
+    )
+
+
+# ----------------------------------------------------------------------------------------
+# 8.3: compiling with the triplet loss
+# ----------------------------------------------------------------------------------------
+
+
+def _reference_triplet_loss(y_pred: np.ndarray, alpha: float) -> float:
+    """FaceNet's loss, mean over the batch of max(|a-p|^2 - |a-n|^2 + alpha, 0)."""
+    a, p, n = np.split(np.asarray(y_pred, dtype=np.float64), 3, axis=-1)
+    per_triplet = np.sum((a - p) ** 2, axis=-1) - np.sum((a - n) ** 2, axis=-1) + alpha
+    return float(np.mean(np.maximum(per_triplet, 0.0)))
+
+
+def _tiny_siamese(emb_size: int = 4, features: int = 6, seed: int = 0) -> keras.Model:
+    """A small Siamese network: Dense -> unit length, shared by three inputs."""
+    keras.utils.set_random_seed(seed)
+    embedding = keras.Sequential(
+        [
+            keras.Input(shape=(features,)),
+            keras.layers.Dense(emb_size),
+            keras.layers.UnitNormalization(),
+        ],
+        name="embedding",
+    )
+    inputs = [
+        keras.Input(shape=(features,), name=role) for role in ("anchor", "positive", "negative")
+    ]
+    outputs = keras.layers.Concatenate()([embedding(t) for t in inputs])
+    return keras.Model(inputs, outputs, name="siamese")
+
+
+def _compiled_loss_value(model: keras.Model, y_pred: np.ndarray) -> float:
+    y_true = np.zeros_like(y_pred)
+    value = model.compute_loss(
+        y=keras.ops.convert_to_tensor(y_true), y_pred=keras.ops.convert_to_tensor(y_pred)
+    )
+    return float(keras.ops.convert_to_numpy(value))
+
+
+def _compile(compile_siamese, model, alpha, learning_rate) -> keras.Model:
+    out = call_learner(compile_siamese, "compile_siamese", model, alpha, learning_rate)
+    if out is not None and out is not model:
+        raise AssertionError(
+            "compile_siamese returned another model: compile the network it is given, "
+            "siamese.compile(...), so that the notebook's siamese is the one that trains."
+        )
+    if not getattr(model, "compiled", False) or getattr(model, "optimizer", None) is None:
+        raise AssertionError(
+            "After compile_siamese the network is not compiled: call "
+            "siamese.compile(optimizer=..., loss=...)."
+        )
+    return model
+
+
+def _check_optimizer(model, learning_rate: float) -> None:
+    optimizer = model.optimizer
+    if not isinstance(optimizer, keras.optimizers.Adam):
+        raise AssertionError(
+            f"The network was compiled with {type(optimizer).__name__}; the lesson trains with "
+            "Adam: optimizer=keras.optimizers.Adam(learning_rate=learning_rate)."
+        )
+    rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+    if not np.isclose(rate, learning_rate, rtol=1e-5):
+        raise AssertionError(
+            f"compile_siamese(..., learning_rate={learning_rate}) gave Adam a learning rate of "
+            f"{rate:g}: pass it on, keras.optimizers.Adam(learning_rate=learning_rate)."
+        )
+
+
+def _check_loss_value(model, alpha: float, y_pred: np.ndarray) -> None:
+    got = _compiled_loss_value(model, y_pred)
+    want = _reference_triplet_loss(y_pred, alpha)
+    # float32 arithmetic on values of order 1: 1e-5 is far above rounding, far below any mistake
+    if np.isclose(got, want, rtol=1e-4, atol=1e-5):
+        return
+    a, p, n = np.split(y_pred.astype(np.float64), 3, axis=-1)
+    dim = a.shape[-1]
+    mean_dim = np.mean(np.maximum(((a - p) ** 2).mean(-1) - ((a - n) ** 2).mean(-1) + alpha, 0))
+    if np.isclose(got, mean_dim, rtol=1e-4, atol=1e-5):
+        raise AssertionError(
+            "The compiled loss averages the squared differences over the embedding dimension: "
+            "use the triplet loss of Task 7, helpers.TripletLoss(alpha=alpha), which sums them."
+        )
+    for other in (0.2, 0.0, 0.5, 1.0):
+        if other != alpha and np.isclose(got, _reference_triplet_loss(y_pred, other), 1e-4, 1e-5):
+            raise AssertionError(
+                f"compile_siamese(..., alpha={alpha}) compiled a triplet loss with margin {other}: "
+                "pass the margin on, loss=helpers.TripletLoss(alpha=alpha)."
+            )
+    raise AssertionError(
+        f"The compiled loss gives {got:.5f} on a batch of {len(y_pred)} triplets of {dim}-D "
+        f"embeddings where the triplet loss with margin {alpha} gives {want:.5f}: compile with "
+        "loss=helpers.TripletLoss(alpha=alpha)."
+    )
+
+
+def _check_saved_margin(model, alpha: float, y_pred: np.ndarray) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "siamese.keras")
+        try:
+            model.save(path)
+            with warnings.catch_warnings():  # an untrained optimizer has no variables to load
+                warnings.filterwarnings("ignore", message=".*Skipping variable loading.*")
+                restored = keras.saving.load_model(path)
+        except Exception as exc:  # a lambda, functools.partial, an unregistered function, ...
+            raise AssertionError(
+                "Keras cannot save and reload the network with this loss "
+                f"({type(exc).__name__}): compile with loss=helpers.TripletLoss(alpha=alpha), "
+                "a keras.losses.Loss that Keras saves together with its margin."
+            ) from exc
+    got = _compiled_loss_value(restored, y_pred)
+    if not np.isclose(got, _reference_triplet_loss(y_pred, alpha), rtol=1e-4, atol=1e-5):
+        raise AssertionError(
+            f"After saving and reloading, the network's loss no longer has margin {alpha}: "
+            "compile with loss=helpers.TripletLoss(alpha=alpha), whose config keeps the margin."
+        )
+
+
+def check_compile_siamese(compile_siamese: Callable) -> None:
+    """Check exercise 8.3: Adam with the given learning rate, the triplet loss with margin alpha.
+
+    The compiled loss is evaluated (``model.compute_loss``) on a batch of triplets and
+    compared with the formula, for two margins; the network is then saved to a ``.keras``
+    file, reloaded, and must still compute the loss with its margin.
+
+    Examples
+    --------
+    >>> checks.check_compile_siamese(compile_siamese)
+    ✅ compile_siamese compiles ...
+    """
+    require_function(compile_siamese, "compile_siamese", "check_compile_siamese")
+    rng = np.random.default_rng(3)
+    y_pred = rng.normal(scale=0.6, size=(16, 12)).astype(np.float32)
+    for alpha, rate in ((0.2, 1e-3), (0.7, 0.05)):
+        model = _compile(compile_siamese, _tiny_siamese(), alpha, rate)
+        _check_optimizer(model, rate)
+        _check_loss_value(model, alpha, y_pred)
+    _check_saved_margin(model, 0.7, y_pred)
+    passed(
+        "compile_siamese compiles the network with Adam at the learning rate you pass and the "
+        "triplet loss with your margin, and Keras saves it with its margin. Well done!"
+    )
+
+
+# ----------------------------------------------------------------------------------------
+# 8.4: the stream of triplets
+# ----------------------------------------------------------------------------------------
+
+
+def _next(stream, what: str):
+    try:
+        return next(stream)
+    except StopIteration as exc:
+        raise AssertionError(
+            f"{what} stopped: the stream must never end (keras stops an epoch after "
+            "steps_per_epoch batches): put the yield inside `while True:`."
+        ) from exc
+    except Exception as exc:  # the learner's code runs inside next()
+        raise AssertionError(
+            f"Drawing a batch from your triplet_stream raised {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _stream(triplet_stream, x, y, batch_size, emb_size, seed) -> Iterator:
+    stream = call_learner(triplet_stream, "triplet_stream", x, y, batch_size, emb_size, seed)
+    if isinstance(stream, (tuple, list)) or not isinstance(stream, Iterator):
+        raise AssertionError(
+            f"triplet_stream returned a {type(stream).__name__}, not an endless stream: make it a "
+            "generator, `while True: ... yield (anchors, positives, negatives), targets`."
+        )
+    return stream
+
+
+def _batch_rows(batch, x, batch_size: int, emb_size: int) -> np.ndarray:
+    """Check one yielded batch's structure; return the (3, batch_size) rows of x it holds."""
+    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+        raise AssertionError(
+            "Each batch must be a pair (inputs, targets): yield (anchors, positives, negatives), "
+            "targets."
+        )
+    inputs, targets = batch
+    if not isinstance(inputs, (tuple, list)) or len(inputs) != 3:
+        raise AssertionError(
+            "The inputs of a batch must be the three arrays (anchors, positives, negatives), "
+            "one per input of the Siamese network, e.g. tuple(create_batch(...))."
+        )
+    if isinstance(inputs, list):
+        raise AssertionError(
+            "The inputs of a batch are a list; fit reads a generator's batch structure from its "
+            "first batch and needs a tuple: yield tuple(create_batch(...)), targets."
+        )
+    arrays = [np.asarray(keras.ops.convert_to_numpy(part)) for part in inputs]
+    for role, array in zip(("anchors", "positives", "negatives"), arrays, strict=True):
+        if array.shape != (batch_size, *x.shape[1:]):
+            raise AssertionError(
+                f"The {role} of a batch have shape {array.shape}; with batch_size={batch_size} "
+                f"they should have shape {(batch_size, *x.shape[1:])}."
+            )
+    targets = np.asarray(keras.ops.convert_to_numpy(targets))
+    if targets.shape != (batch_size, 3 * emb_size) or np.any(targets != 0):
+        raise AssertionError(
+            f"The targets should be zeros of shape ({batch_size}, {3 * emb_size}), "
+            "(batch_size, 3 * emb_size) like the Siamese network's output, which the triplet loss "
+            f"ignores; got shape {targets.shape}"
+            + ("" if targets.shape != (batch_size, 3 * emb_size) else " with non-zero values")
+        )
+    return np.stack([_rows_of(array, x, "A batch") for array in arrays])
+
+
+def _check_triplets(rows: np.ndarray, y: np.ndarray) -> None:
+    anchor, positive, negative = rows
+    if np.any(anchor == positive):
+        raise AssertionError(
+            "Some positives are their anchor itself: a positive is ANOTHER image of the same "
+            "digit (create_batch of Task 4 does this for you)."
+        )
+    if np.any(y[anchor] != y[positive]):
+        raise AssertionError("Some positives show another digit than their anchor.")
+    if np.any(y[anchor] == y[negative]):
+        raise AssertionError("Some negatives show the same digit as their anchor.")
+
+
+def check_triplet_stream(triplet_stream: Callable) -> None:
+    """Check exercise 8.4: an endless, seeded stream of fresh batches of valid triplets.
+
+    Every batch is ``((anchors, positives, negatives), zeros of (batch_size, 3 * emb_size))``
+    with valid triplets of rows of ``x``; consecutive batches differ; the same seed gives
+    the same stream whatever numpy's global generator does; and over many batches every
+    image is drawn as an anchor, a positive and a negative.
+
+    Examples
+    --------
+    >>> checks.check_triplet_stream(triplet_stream)
+    ✅ triplet_stream yields ...
+    """
+    require_function(triplet_stream, "triplet_stream", "check_triplet_stream")
+    x, y = _numbered_images([5, 7, 6, 4])
+    batch_size, emb_size = 16, 3
+    with scratch_global_seed(0):
+        stream = _stream(triplet_stream, x, y, batch_size, emb_size, 11)
+        batches = [
+            _batch_rows(_next(stream, "triplet_stream"), x, batch_size, emb_size) for _ in range(60)
+        ]
+    for rows in batches:
+        _check_triplets(rows, y)
+    if all(np.array_equal(batches[0], rows) for rows in batches[1:4]):
+        raise AssertionError(
+            "Your stream yields the same batch again and again: make the generator once, "
+            "rng = np.random.default_rng(seed), BEFORE `while True:`, and draw every batch "
+            "from it."
+        )
+    with scratch_global_seed(1):
+        again = _stream(triplet_stream, x, y, batch_size, emb_size, 11)
+        replay = [
+            _batch_rows(_next(again, "triplet_stream"), x, batch_size, emb_size) for _ in range(3)
+        ]
+    if not all(np.array_equal(a, b) for a, b in zip(batches, replay, strict=False)):
+        raise AssertionError(
+            "Two streams with the same seed gave different batches: draw from a generator made "
+            "from the seed, rng = np.random.default_rng(seed), passed to "
+            "create_batch(..., rng=rng)."
+        )
+    other = _stream(triplet_stream, x, y, batch_size, emb_size, 12)
+    if np.array_equal(
+        batches[0], _batch_rows(_next(other, "triplet_stream"), x, batch_size, emb_size)
+    ):
+        raise AssertionError("Streams with different seeds gave the same batch: use the seed.")
+    seen = np.stack(batches, axis=1).reshape(3, -1)
+    for role, drawn in zip(("anchor", "positive", "negative"), seen, strict=True):
+        never = np.setdiff1d(np.arange(len(x)), drawn)
+        if never.size:
+            raise AssertionError(
+                f"In 60 batches, {never.size} of the {len(x)} images were never drawn as a "
+                f"{role} (e.g. rows {never[:5].tolist()}): sample from all of x, e.g. with "
+                "create_batch of Task 4."
+            )
+    passed(
+        "triplet_stream yields an endless, seeded stream of fresh batches of valid triplets with "
+        "zero targets. Well done!"
+    )
+
+
+# ----------------------------------------------------------------------------------------
+# 8.5: training, together with 8.3 and 8.4
+# ----------------------------------------------------------------------------------------
+
+#: The tiny training problem: 4 classes told apart by 2 of 16 features; the other 14 are
+#: noise that a random projection mixes in, so that an untrained network is poor at it.
+PROBLEM_CLASSES, PROBLEM_FEATURES, PROBLEM_SIGNAL_SCALE, PROBLEM_NOISE = 4, 16, 1.0, 1.0
+STEPS, EPOCHS, BATCH, EMB_SIZE, LEARNING_RATE = 15, 3, 32, 4, 0.02
+
+
+def _problem(n_per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(PROBLEM_CLASSES), n_per_class)
+    angles = 2 * np.pi * y / PROBLEM_CLASSES
+    x = rng.normal(scale=PROBLEM_NOISE, size=(y.size, PROBLEM_FEATURES))
+    x[:, 0] = 3.0 * np.cos(angles) + rng.normal(scale=0.3, size=y.size)
+    x[:, 1] = 3.0 * np.sin(angles) + rng.normal(scale=0.3, size=y.size)
+    x[:, :2] *= PROBLEM_SIGNAL_SCALE / 3.0
+    return x.astype(np.float32), y
+
+
+def _p_at_1(embedding, queries, query_labels, refs, ref_labels) -> float:
+    """Brute force: each query's nearest reference by squared distance."""
+    q = np.asarray(keras.ops.convert_to_numpy(embedding(queries)), dtype=np.float64)
+    r = np.asarray(keras.ops.convert_to_numpy(embedding(refs)), dtype=np.float64)
+    nearest = [int(np.argmin(((r - row) ** 2).sum(axis=1))) for row in q]
+    return float(np.mean(ref_labels[nearest] == query_labels))
+
+
+class _Recorder(keras.callbacks.Callback):
+    """Counts the epochs and batches that ``fit`` reports to the callbacks it was given."""
+
+    def __init__(self):
+        super().__init__()
+        self.epochs = 0
+        self.batches = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs += 1
+
+
+def _train(train, siamese, stream, steps, epochs, callbacks):
+    with warnings.catch_warnings():  # the lesson asks for shuffle=False; its warning is noise here
+        warnings.filterwarnings("ignore", message=".*shuffle=True.*", category=UserWarning)
+        out = call_learner(train, "train", siamese, stream, steps, epochs, callbacks)
+    if not isinstance(out, keras.callbacks.History):
+        raise AssertionError(
+            f"train returned {type(out).__name__}; return what siamese.fit(...) returns, the "
+            "History whose .history['loss'] the notebook plots."
+        )
+    return out
+
+
+def _check_signature(train) -> None:
+    with contextlib.suppress(TypeError, ValueError):
+        if "callbacks" not in inspect.signature(train).parameters:
+            raise AssertionError(
+                "Your train has no callbacks parameter; keep the signature "
+                "train(siamese, triplets, steps_per_epoch, epochs, callbacks=())."
+            )
+
+
+def check_training(train: Callable, compile_siamese: Callable, triplet_stream: Callable) -> None:
+    """Check exercise 8.5, with 8.3 and 8.4: does training with them actually work?
+
+    On a tiny problem (4 classes that 2 of 16 features tell apart), a small Siamese network
+    is compiled with the learner's ``compile_siamese``, fed by their ``triplet_stream`` and
+    trained by their ``train`` for 3 epochs of 15 steps, with a callback that counts what
+    ``fit`` reports. Then: ``train`` returns the History of 3 epochs and passed the
+    callbacks on; the loss fell; the shared weights changed; and P@1 of held-out examples
+    against the training examples beats the untrained network's by at least 0.15.
+
+    Examples
+    --------
+    >>> checks.check_training(train, compile_siamese, triplet_stream)
+    ✅ Training works ...
+    """
+    for func, name in (
+        (train, "train"),
+        (compile_siamese, "compile_siamese"),
+        (triplet_stream, "triplet_stream"),
+    ):
+        require_function(func, name, "check_training")
+    _check_signature(train)
+    x, y = _problem(40, seed=0)
+    x_held, y_held = _problem(25, seed=1)
+    siamese = _tiny_siamese(EMB_SIZE, PROBLEM_FEATURES, seed=5)
+    embedding = siamese.get_layer("embedding")
+    require_model(embedding, "embedding", "embedding model")
+    before = [np.array(keras.ops.convert_to_numpy(w)) for w in embedding.weights]
+    p1_before = _p_at_1(embedding, x_held, y_held, x, y)
+    try:
+        _compile(compile_siamese, siamese, 0.2, LEARNING_RATE)
+    except AssertionError as exc:
+        raise AssertionError(f"First make exercise 8.3 pass: {exc}") from exc
+    stream = _stream(triplet_stream, x, y, BATCH, EMB_SIZE, 0)
+    recorder = _Recorder()
+    history = _train(train, siamese, stream, STEPS, EPOCHS, [recorder])
+    if recorder.epochs != EPOCHS or recorder.batches != STEPS * EPOCHS:
+        raise AssertionError(
+            f"train(..., steps_per_epoch={STEPS}, epochs={EPOCHS}, callbacks=[...]) reported "
+            f"{recorder.epochs} epochs and {recorder.batches} batches to the callbacks, instead "
+            f"of {EPOCHS} and {STEPS * EPOCHS}: pass steps_per_epoch, epochs and callbacks on "
+            "to siamese.fit."
+        )
+    losses = list(history.history.get("loss", []))
+    if len(losses) != EPOCHS or not np.all(np.isfinite(losses)):
+        raise AssertionError(
+            f"The History holds the losses {losses}; it should hold {EPOCHS} finite ones."
+        )
+    if not losses[-1] < losses[0]:
+        raise AssertionError(
+            f"The loss did not fall ({losses[0]:.4f} -> {losses[-1]:.4f}): check that the stream "
+            "yields valid triplets and that fit trains the network it is given."
+        )
+    after = [np.array(keras.ops.convert_to_numpy(w)) for w in embedding.weights]
+    if all(np.array_equal(a, b) for a, b in zip(before, after, strict=True)):
+        raise AssertionError(
+            "The shared embedding model's weights did not change: train the Siamese network "
+            "that train is given (siamese.fit), not a copy."
+        )
+    p1_after = _p_at_1(embedding, x_held, y_held, x, y)
+    if p1_after < p1_before + 0.15:
+        raise AssertionError(
+            f"After training, P@1 on held-out examples is {p1_after:.2f}, against "
+            f"{p1_before:.2f} before: training should improve it by far more."
+        )
+    passed(
+        f"Training works: with your compile_siamese, triplet_stream and train, the loss fell "
+        f"from {losses[0]:.3f} to {losses[-1]:.3f} and P@1 on held-out examples rose from "
+        f"{p1_before:.2f} to {p1_after:.2f}. Well done!"
+    )
