@@ -104,7 +104,8 @@ def _mean_sd(figure: dict, digits: int = 3) -> str:
 def recipes_table(results: dict) -> str:
     section = results["recipes"]
     rows = []
-    for recipe, row in section["race"].items():
+    for recipe in section["recipe_order"]:
+        row = section["race"][recipe]
         rows.append(
             [
                 recipe,
@@ -117,7 +118,7 @@ def recipes_table(results: dict) -> str:
         [
             f"**{section['winner']}, {section['final_steps']} steps**",
             *(f"**{_mean_sd(final[key])}**" for key in ("p1", "r_precision", "map_at_r")),
-            _mean_sd(final["ms_per_step"], 1),
+            "-",  # the benchmark times the race only
         ]
     )
     rows.append(["raw pixels (no training)", f"{section['raw_pixels_p1']:.3f}", "-", "-", "-"])
@@ -202,6 +203,15 @@ def losses_table(results: dict) -> str:
     )
 
 
+def onednn_table(results: dict) -> str:
+    r = results["onednn"]
+    rows = [
+        ["on (the course's setting)", f"{r['on_s']:.1f}", "1x"],
+        ["off (`TF_ENABLE_ONEDNN_OPTS=0`)", f"{r['off_s']:.1f}", f"{r['off_s'] / r['on_s']:.2f}x"],
+    ]
+    return _table(["oneDNN", f"training s ({r['setting']})", "time"], rows)
+
+
 #: README marker name -> function of the whole results file that returns the Markdown.
 RENDERERS: dict[str, Callable[[dict], str]] = {
     "embedding": embedding_table,
@@ -210,6 +220,7 @@ RENDERERS: dict[str, Callable[[dict], str]] = {
     "recipes": recipes_table,
     "open_set": open_set_table,
     "losses": losses_table,
+    "onednn": onednn_table,
 }
 
 

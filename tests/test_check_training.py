@@ -563,7 +563,8 @@ def test_the_tiny_training_problem_needs_training():
     embedding = siamese.get_layer("embedding")
     before = training._p_at_1(embedding, x_held, y_held, x, y)
     compile_course(siamese, 0.2, training.LEARNING_RATE)
-    train_course(siamese, stream_course(x, y, training.BATCH, training.EMB_SIZE, 0), 15, 3)
+    stream = stream_course(x, y, training.BATCH, training.EMB_SIZE, 0)
+    train_course(siamese, stream, training.STEPS, training.EPOCHS)
     after = training._p_at_1(embedding, x_held, y_held, x, y)
     assert before < 0.5 and after > before + 0.3
     # brute force on raw features: the 2 signal features alone separate the classes
