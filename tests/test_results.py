@@ -128,3 +128,62 @@ def test_the_measured_scores_are_scores():
     # the facts the lessons build on: training helps the convnet, and it beats raw pixels
     conv = embedding["models"]["conv"]
     assert conv["p1"] > embedding["raw_pixels_p1"] > conv["p1_untrained"]
+
+
+#: What a typed measurement looks like in prose: a score with three decimals (0.938), a
+#: duration (12 s, 4.6 s), a ratio (2.19x), a percentage with decimals (17.5 %), or a number
+#: hedged as measured ("about 0.81", "≈ 0.90").
+MEASURED_LOOKING = re.compile(
+    r"(?<![\w.])0\.\d{3,}\b"
+    r"|(?<![\w.])\d+(?:\.\d+)? s\b"
+    r"|(?<![\w.])\d+(?:\.\d+)?x\b"
+    r"|(?<![\w.])\d+\.\d+\s?%"
+    r"|(?:about|≈|~|roughly|reaches|gets|scores)\s*\$?\d*\.\d+"
+)
+#: Numbers in markdown that look measured but are not, each with its reason.
+NOT_MEASURED = {
+    "05_the_embedding_model": {"0.3 %": "the margin 0.2 as a share of the range 64, derived"},
+    "09_going_further": {
+        "0.985": "an example of a bar the text argues against",
+        **{
+            rate: "a learning rate that was tried, a setting"
+            for rate in ("0.001", "0.002", "0.003", "0.005")
+        },
+    },
+}
+
+
+def measured_looking(text: str) -> list[str]:
+    """The measured-looking numbers of a markdown text, code blocks and the title left out."""
+    text = re.sub(r"```.*?```", "", text, flags=re.DOTALL)
+    text = render.TIME_SENTENCE.sub("", text)
+    return [m.group(0).strip() for m in MEASURED_LOOKING.finditer(text)]
+
+
+def test_the_pattern_finds_typed_measurements():
+    found = measured_looking(
+        "P@1 0.938 in 12 s (2.19x); 17.5 % rejected; about 0.81; ≈ 0.90; margin 0.2 of 784 px"
+    )
+    assert found == ["0.938", "12 s", "2.19x", "17.5 %", "about 0.81", "≈ 0.90"]
+    assert (
+        measured_looking(
+            "```\nprint(0.938)\n```\nIt runs in 12 s on a 2-core CPU (30 s at MNIST's full size)"
+        )
+        == []
+    )
+
+
+@pytest.mark.parametrize("path", all_notebooks(), ids=lambda p: p.name)
+def test_no_measured_number_is_typed_into_a_markdown_cell(path):
+    allowed = NOT_MEASURED.get(path.stem, {})
+    typed = [
+        number
+        for cell in load(path)["cells"]
+        if cell["cell_type"] == "markdown"
+        for number in measured_looking(source(cell))
+        if number not in allowed
+    ]
+    assert typed == [], (
+        f"{path.name}: print these from code, or read them with helpers.quoted(...) from the "
+        "results file"
+    )
