@@ -16,8 +16,9 @@ through a B x B x B tensor, written below to show what the sorted version of
 ``helpers.semi_hard_triplet_loss`` saves. Labels: 10 classes, balanced.
 
 It prints the best time of several rounds (the losses take turns in every
-round, so a busy machine slows them all alike) and the ratio to batch-hard.
-The goal: semi-hard at most 2x batch-hard at B = 256.
+round, so a busy machine slows them all alike) and the ratio to batch-hard,
+and records them (section ``losses`` of ``helpers/benchmark_results.json``,
+rendered into the README). The goal: semi-hard at most 2x batch-hard at B = 256.
 
 Run: ``python benchmarks/bench_losses.py`` (about 4 minutes on 2 CPU cores).
 """
@@ -33,6 +34,7 @@ import timeit  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _results import record  # noqa: E402
 from keras import ops  # noqa: E402
 
 from helpers import build_embedding_model, build_siamese_network, triplet_loss  # noqa: E402
@@ -180,14 +182,35 @@ def main() -> None:
     rng = np.random.default_rng(0)
     check_naive_matches(rng)
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPU cores")
-    ratios = {}
+    ratios, tables = {}, {}
     for setting in ("variable", "mlp"):
         results = {b: time_steps(steps_for(setting, b, rng)) for b in BATCH_SIZES}
         print_table(setting, results)
+        tables[setting] = results
         ratios[setting] = results[256]["semi-hard"] / results[256]["batch-hard"]
     for setting, ratio in ratios.items():
         verdict = "meets" if ratio <= 2.0 else "misses"
         print(f"{setting}: semi-hard / batch-hard at B=256 = {ratio:.2f} ({verdict} the 2x goal)")
+    record(
+        "losses",
+        {
+            "setting": f"one training step (forward, backward, Adam), D = {EMB_SIZE}, "
+            f"{N_CLASSES} balanced classes, best of {ROUNDS} rounds ({NAIVE_ROUNDS} for the naive "
+            "loss); mlp: build_embedding_model(kind='mlp'), variable: a trainable (B, 64) matrix",
+            "batch_sizes": list(BATCH_SIZES),
+            "ms_per_step": {
+                setting: {
+                    name: {str(b): round(results[b][name], 1) for b in BATCH_SIZES}
+                    for name in next(iter(results.values()))
+                }
+                for setting, results in tables.items()
+            },
+            "semi_hard_over_batch_hard_at_256": {
+                setting: round(ratio, 2) for setting, ratio in ratios.items()
+            },
+        },
+        script=__file__,
+    )
 
 
 if __name__ == "__main__":
