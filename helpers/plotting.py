@@ -951,7 +951,7 @@ def plot_distance_histograms(
     edges = np.histogram_bin_edges(np.append(distances, threshold), bins=bins)
     same, different = distances[is_same], distances[~is_same]
 
-    fig = Figure(figsize=(6, 3.8), layout="constrained")
+    fig = Figure(figsize=(7.6, 3.8), layout="constrained")
     ax = fig.add_subplot()
     for values, color, hatch, label in (
         (same, SAME_COLOR, None, "same digit"),
@@ -978,5 +978,5 @@ def plot_distance_histograms(
     ax.set_xlabel(xlabel)
     ax.set_ylabel("share of pairs")
     ax.set_title("Pair distances")
-    ax.legend(fontsize=9)
+    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # off the data
     return fig

@@ -126,6 +126,44 @@ def returns_an_array(query_emb, query_labels, ref_emb, ref_labels, chunk_size=50
     return np.array([loop(query_emb, query_labels, ref_emb, ref_labels, chunk_size)])
 
 
+def keras_ops_whole_matrix(query_emb, query_labels, ref_emb, ref_labels, chunk_size=500):
+    import keras
+
+    ops = keras.ops  # the whole (Q, R) matrix in keras.ops: tracemalloc does not see it
+    q, r = ops.convert_to_tensor(query_emb), ops.convert_to_tensor(ref_emb)
+    sq = (
+        ops.sum(q**2, axis=1)[:, None]
+        + ops.sum(r**2, axis=1)[None, :]
+        - 2 * ops.matmul(q, ops.transpose(r))
+    )
+    nearest = keras.ops.convert_to_numpy(ops.argmin(sq, axis=1))
+    return float(np.mean(ref_labels[nearest] == query_labels))
+
+
+def chunk_size_pieces(query_emb, query_labels, ref_emb, ref_labels, chunk_size=500):
+    hits = 0  # the mix-up: chunk_size pieces instead of pieces of chunk_size
+    for q, labels in zip(
+        np.array_split(query_emb, chunk_size), np.array_split(query_labels, chunk_size), strict=True
+    ):
+        if len(q):
+            sq = -2.0 * q @ ref_emb.T + np.sum(ref_emb**2, axis=1)
+            hits += np.sum(ref_labels[np.argmin(sq, axis=1)] == labels)
+    return float(hits / len(query_emb))
+
+
+def skips_zero_distances(query_emb, query_labels, ref_emb, ref_labels, chunk_size=500):
+    hits = 0  # "a query must not find itself": but a reference at distance 0 is the nearest
+    ref_sq = np.sum(ref_emb**2, axis=1)
+    for start in range(0, len(query_emb), chunk_size):
+        q = query_emb[start : start + chunk_size]
+        sq = np.sum(q**2, axis=1)[:, None] + ref_sq - 2.0 * q @ ref_emb.T
+        sq[sq < 1e-9] = np.inf
+        hits += np.sum(
+            ref_labels[np.argmin(sq, axis=1)] == query_labels[start : start + chunk_size]
+        )
+    return float(hits / len(query_emb))
+
+
 def stub(query_emb, query_labels, ref_emb, ref_labels, chunk_size=500):
     raise NotImplementedError()
 
@@ -140,6 +178,9 @@ WRONG = {
     no_chunk_size: "no chunk_size parameter",
     returns_an_array: "return a Python float",
     stub: "not implemented precision_at_1 yet",
+    keras_ops_whole_matrix: "held .* MiB at once",
+    chunk_size_pieces: "chunk_size=20, your precision_at_1 held",
+    skips_zero_distances: "do not skip distances of 0",
 }
 
 

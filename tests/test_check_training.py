@@ -10,6 +10,7 @@ passes. Weakening one part of a check lets a wrong answer through, so these test
 from __future__ import annotations
 
 import functools
+import itertools
 import random
 
 import keras
@@ -97,13 +98,58 @@ def small_stub(x, y, per_digit=50, seed=0):
     raise NotImplementedError()
 
 
+def small_range_10(x, y, per_digit=50, seed=0):
+    rng = np.random.default_rng(seed)  # MNIST has the digits 0-9: right in the lesson
+    rows = np.concatenate(
+        [rng.choice(np.flatnonzero(y == d), per_digit, replace=False) for d in range(10)]
+    )
+    return x[rows], y[rows]
+
+
+def small_random_state_tensors(x, y, per_digit=50, seed=0):
+    state = np.random.RandomState(seed)  # noqa: NPY002 - the legacy seeded generator is fine
+    rows = np.hstack([state.choice(np.where(y == d)[0], per_digit, replace=False) for d in set(y)])
+    return keras.ops.convert_to_tensor(x[rows]), keras.ops.convert_to_tensor(y[rows])
+
+
+def small_window(x, y, per_digit=50, seed=0):
+    rng, rows = np.random.default_rng(seed), []
+    for d in np.unique(y):  # a random block of neighbouring rows, not a random sample
+        members = np.flatnonzero(y == d)
+        start = rng.integers(0, len(members) - per_digit + 1)
+        rows.append(members[start : start + per_digit])
+    rows = np.concatenate(rows)
+    return x[rows], y[rows]
+
+
+def small_rotation_by_seed(x, y, per_digit=50, seed=0):
+    rows = np.concatenate(
+        [np.roll(np.flatnonzero(y == d), -seed)[:per_digit] for d in np.unique(y)]
+    )
+    return x[rows], y[rows]
+
+
+def small_from_the_first_rows(x, y, per_digit=50, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = np.concatenate(
+        [rng.choice(np.flatnonzero(y == d)[: 5 * per_digit], per_digit, replace=False)
+         for d in np.unique(y)]
+    )  # fmt: skip
+    return x[rows], y[rows]
+
+
 SMALL_RIGHT = [
+    small_range_10,
+    small_random_state_tensors,
     small_loop,
     small_permutation_then_first,
     small_shuffled_result,
     small_random_module,
 ]
 SMALL_WRONG = {
+    small_window: "neighbouring rows",
+    small_rotation_by_seed: "neighbouring rows",
+    small_from_the_first_rows: "never picked",
     small_first_of_each_digit: "never picked",
     small_with_replacement: "same image more than once",
     small_not_balanced: "exactly 2 images of every digit",
@@ -213,8 +259,50 @@ def compile_stub(siamese, alpha=0.2, learning_rate=1e-3):
     raise NotImplementedError()
 
 
-COMPILE_RIGHT = [compile_course, compile_returns_model_keywords, compile_own_loss_class]
+def compile_adamw(siamese, alpha=0.2, learning_rate=1e-3):
+    siamese.compile(
+        optimizer=keras.optimizers.AdamW(learning_rate), loss=helpers.TripletLoss(alpha)
+    )
+
+
+def compile_schedule(siamese, alpha=0.2, learning_rate=1e-3):
+    schedule = keras.optimizers.schedules.ExponentialDecay(learning_rate, 10, 0.5)
+    siamese.compile(optimizer=keras.optimizers.Adam(schedule), loss=helpers.TripletLoss(alpha))
+
+
+def compile_weight_decay(siamese, alpha=0.2, learning_rate=1e-3):
+    siamese.compile(optimizer=keras.optimizers.Adam(learning_rate, weight_decay=0.1),
+                    loss=helpers.TripletLoss(alpha))  # fmt: skip
+
+
+def compile_ema(siamese, alpha=0.2, learning_rate=1e-3):
+    siamese.compile(optimizer=keras.optimizers.Adam(learning_rate, use_ema=True),
+                    loss=helpers.TripletLoss(alpha))  # fmt: skip
+
+
+def compile_loss_in_a_list(siamese, alpha=0.2, learning_rate=1e-3):
+    siamese.compile(
+        optimizer=keras.optimizers.Adam(learning_rate), loss=[helpers.TripletLoss(alpha)]
+    )
+
+
+def compile_steps_per_execution(siamese, alpha=0.2, learning_rate=1e-3):
+    siamese.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+                    loss=helpers.TripletLoss(alpha=alpha), steps_per_execution=5)  # fmt: skip
+
+
+COMPILE_RIGHT = [
+    compile_steps_per_execution,
+    compile_loss_in_a_list,
+    compile_course,
+    compile_returns_model_keywords,
+    compile_own_loss_class,
+]
 COMPILE_WRONG = {
+    compile_adamw: "compiled with AdamW",
+    compile_schedule: "learning rate is a schedule",
+    compile_weight_decay: "settings weight_decay differ",
+    compile_ema: "use_ema differ",
     compile_default_margin: "compiled a triplet loss with margin 0.2",
     compile_plain_function: "compiled a triplet loss with margin 0.2",
     compile_lambda: "cannot save and reload",
@@ -341,10 +429,104 @@ def stream_stub(x, y, batch_size=256, emb_size=64, seed=0):
     raise NotImplementedError()
 
 
-STREAM_RIGHT = [stream_course, stream_own_sampler, stream_class_iterator, stream_data_generator]
+def stream_yield_from(x, y, batch_size=256, emb_size=64, seed=0):
+    rng = np.random.default_rng(seed)
+    targets = np.zeros((batch_size, 3 * emb_size), "float32")
+    yield from (
+        (tuple(helpers.create_batch(x, y, batch_size, rng=rng)), targets) for _ in itertools.count()
+    )
+
+
+def stream_seed_and_step(x, y, batch_size=256, emb_size=64, seed=0):
+    for step in itertools.count():  # one generator per step, from [seed, step]: also right
+        rng = np.random.default_rng([seed, step])
+        batch = tuple(
+            keras.ops.convert_to_tensor(v) for v in helpers.create_batch(x, y, batch_size, rng=rng)
+        )
+        yield batch, keras.ops.zeros((batch_size, 3 * emb_size))
+
+
+def stream_map_count(x, y, batch_size=256, emb_size=64, seed=0):
+    rng = np.random.default_rng(seed)
+    return map(
+        lambda _: (tuple(helpers.create_batch(x, y, batch_size, rng=rng)),
+                   np.zeros((batch_size, 3 * emb_size))),
+        itertools.count(),
+    )  # fmt: skip
+
+
+def stream_cycle_of_ten(x, y, batch_size=256, emb_size=64, seed=0):
+    rng = np.random.default_rng(seed)
+    batches = [(tuple(helpers.create_batch(x, y, batch_size, rng=rng)),
+                np.zeros((batch_size, 3 * emb_size))) for _ in range(10)]  # fmt: skip
+    yield from itertools.cycle(batches)  # precomputed "for speed"
+
+
+def stream_next_digit_negative(x, y, batch_size=256, emb_size=64, seed=0):
+    rng = np.random.default_rng(seed)
+    digits = np.unique(y)
+    members = {d: np.flatnonzero(y == d) for d in digits}
+    while True:
+        a, p, _ = helpers.create_batch(x, y, batch_size, rng=rng)
+        anchor_digits = y[np.rint(a[:, 0]).astype(int)]
+        n = [rng.choice(members[digits[(np.searchsorted(digits, d) + 1) % digits.size]])
+             for d in anchor_digits]  # fmt: skip
+        yield (a, p, x[n]), np.zeros((batch_size, 3 * emb_size))
+
+
+def stream_fixed_partner(x, y, batch_size=256, emb_size=64, seed=0):
+    rng = np.random.default_rng(seed)
+    partner = np.empty(len(y), dtype=int)
+    for d in np.unique(y):
+        members = np.flatnonzero(y == d)
+        partner[members] = np.roll(members, 1)  # always the same other image
+    while True:
+        a, _, n = helpers.create_batch(x, y, batch_size, rng=rng)
+        yield (a, x[partner[np.rint(a[:, 0]).astype(int)]], n), np.zeros((batch_size, 3 * emb_size))
+
+
+def stream_hundred_batches(x, y, batch_size=256, emb_size=64, seed=0):
+    rng = np.random.default_rng(seed)
+    for _ in range(100):  # "enough batches"
+        yield (
+            tuple(helpers.create_batch(x, y, batch_size, rng=rng)),
+            np.zeros((batch_size, 3 * emb_size)),
+        )
+
+
+def stream_global_seeded_once(x, y, batch_size=256, emb_size=64, seed=0):
+    np.random.seed(seed)  # noqa: NPY002 - the mistake: the global generator, shared by all streams
+    while True:
+        a = np.random.randint(0, len(y), batch_size)  # noqa: NPY002
+        p = [np.random.choice(np.flatnonzero((y == y[i]) & (np.arange(len(y)) != i))) for i in a]  # noqa: NPY002
+        n = [np.random.choice(np.flatnonzero(y != y[i])) for i in a]  # noqa: NPY002
+        yield (x[a], x[p], x[n]), np.zeros((batch_size, 3 * emb_size))
+
+
+def stream_batch_capped(x, y, batch_size=256, emb_size=64, seed=0):
+    rng, size = np.random.default_rng(seed), min(batch_size, 128)
+    while True:
+        yield tuple(helpers.create_batch(x, y, size, rng=rng)), np.zeros((size, 3 * emb_size))
+
+
+STREAM_RIGHT = [
+    stream_course,
+    stream_own_sampler,
+    stream_data_generator,
+    stream_yield_from,
+    stream_seed_and_step,
+]
 STREAM_WRONG = {
-    stream_rng_inside_loop: "the same batch again and again",
-    stream_one_batch: "not an endless stream",
+    stream_class_iterator: "not a generator, which fit does not read",
+    stream_map_count: "not a generator, which fit does not read",
+    stream_cycle_of_ten: "repeats batches",
+    stream_next_digit_negative: "never got a negative of digit",
+    stream_fixed_partner: "always get the same positive",
+    stream_hundred_batches: "stopped",
+    stream_global_seeded_once: "same seed gave different batches",
+    stream_batch_capped: "with batch_size=256",
+    stream_rng_inside_loop: "repeats batches",
+    stream_one_batch: "so it is not an endless stream",
     stream_a_list: "needs a tuple",
     stream_targets_per_row: "zeros of shape",
     stream_ends: "stopped",
@@ -427,13 +609,94 @@ def train_stub(siamese, triplets, steps_per_epoch, epochs, callbacks=()):
     raise NotImplementedError()
 
 
-TRAIN_RIGHT = [train_course, train_positional_and_tuple]
+def train_keywords_and_none(siamese, triplets, steps_per_epoch, epochs, callbacks=None):
+    return siamese.fit(x=triplets, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                       callbacks=callbacks, verbose=0, shuffle=False)  # fmt: skip
+
+
+def train_star_args_and_extra_callback(siamese, triplets, *args, callbacks=()):
+    steps_per_epoch, epochs = args
+    return siamese.fit(triplets, steps_per_epoch=steps_per_epoch, epochs=epochs, verbose=0,
+                       callbacks=[*callbacks, keras.callbacks.TerminateOnNaN()])  # fmt: skip
+
+
+def _fit(siamese, triplets, steps, epochs, callbacks, **kwargs):
+    return siamese.fit(triplets, steps_per_epoch=steps, epochs=epochs, callbacks=callbacks,
+                       shuffle=False, verbose=0, **kwargs)  # fmt: skip
+
+
+def train_the_lessons_25_steps(siamese, triplets, steps_per_epoch, epochs, callbacks=()):
+    return _fit(siamese, triplets, 25, epochs, list(callbacks))
+
+
+def train_first_callback_only(siamese, triplets, steps_per_epoch, epochs, callbacks=()):
+    return _fit(siamese, triplets, steps_per_epoch, epochs, list(callbacks)[:1])
+
+
+def train_recompiles(siamese, triplets, steps_per_epoch, epochs, callbacks=()):
+    siamese.compile(optimizer=keras.optimizers.Adam(0.01), loss=helpers.TripletLoss(0.5))
+    return _fit(siamese, triplets, steps_per_epoch, epochs, list(callbacks))
+
+
+def train_halves_the_learning_rate(siamese, triplets, steps_per_epoch, epochs, callbacks=()):
+    siamese.optimizer.learning_rate.assign(siamese.optimizer.learning_rate * 0.5)
+    return _fit(siamese, triplets, steps_per_epoch, epochs, list(callbacks))
+
+
+def train_one_epoch_of_batches_again(siamese, triplets, steps_per_epoch, epochs, callbacks=()):
+    batches = [next(triplets) for _ in range(steps_per_epoch)]
+
+    def again():
+        while True:
+            yield from batches
+
+    return _fit(siamese, again(), steps_per_epoch, epochs, list(callbacks))
+
+
+def train_epoch_by_epoch(siamese, triplets, steps_per_epoch, epochs, callbacks=()):
+    losses = []
+    for _ in range(epochs):
+        history = _fit(siamese, triplets, steps_per_epoch, 1, list(callbacks))
+        losses += history.history["loss"]
+    history.history["loss"] = losses
+    return history
+
+
+def train_from_epoch_one(siamese, triplets, steps_per_epoch, epochs, callbacks=()):
+    return _fit(siamese, triplets, steps_per_epoch, epochs + 1, list(callbacks), initial_epoch=1)
+
+
+def train_with_a_warm_up_epoch(siamese, triplets, steps_per_epoch, epochs, callbacks=()):
+    siamese.fit(triplets, steps_per_epoch=steps_per_epoch, epochs=1, verbose=0)
+    return _fit(siamese, triplets, steps_per_epoch, epochs, list(callbacks))
+
+
+def train_validates_on_the_stream(siamese, triplets, steps_per_epoch, epochs, callbacks=()):
+    return _fit(siamese, triplets, steps_per_epoch, epochs, list(callbacks),
+                validation_data=triplets, validation_steps=steps_per_epoch)  # fmt: skip
+
+
+TRAIN_RIGHT = [
+    train_course,
+    train_positional_and_tuple,
+    train_keywords_and_none,
+    train_star_args_and_extra_callback,
+]
 TRAIN_WRONG = {
-    train_ignores_callbacks: "reported 0 epochs and 0 batches",
-    train_one_epoch: "reported 1 epochs",
+    train_ignores_callbacks: "first of the callbacks passed to train never heard from fit",
+    train_one_epoch: "reported the epochs [0] in 1 call",
+    train_the_lessons_25_steps: "took 75 training steps instead of 69",
+    train_first_callback_only: "second of the callbacks passed to train never heard from fit",
+    train_recompiles: "compiled the network again",
+    train_halves_the_learning_rate: "After train, the optimizer has changed",
+    train_one_epoch_of_batches_again: "drew 23 batches",
+    train_epoch_by_epoch: "in 3 call(s) of fit",
+    train_from_epoch_one: "reported the epochs [1, 2, 3]",
+    train_with_a_warm_up_epoch: "took 92 training steps",
+    train_validates_on_the_stream: "drew ",
     train_returns_nothing: "train returned NoneType",
-    train_steps_ignored: "and 6 batches",
-    train_a_copy: "weights did not change",
+    train_steps_ignored: "took 6 training steps",
+    train_a_copy: "took 0 training steps",
     train_no_callbacks_parameter: "no callbacks parameter",
     train_stub: "not implemented train yet",
 }
@@ -544,13 +807,22 @@ def test_the_self_check_agrees_with_the_grader(number, answer, right, capsys):
         (["_check_saved_margin"], "8.3", compile_lambda),
         (["_check_optimizer"], "8.3", compile_sgd),
         (["_check_loss_value", "_check_saved_margin"], "8.3", compile_mse),
-        (["_check_triplets"], "8.4", stream_positive_is_anchor),
+        (["_check_triplets", "_check_variety"], "8.4", stream_positive_is_anchor),
+        (["_check_variety"], "8.4", stream_next_digit_negative),
+        (["_check_fit_calls"], "8.5", train_first_callback_only),
     ],
 )
 def test_weakening_a_check_lets_a_wrong_answer_through(monkeypatch, parts, number, answer, capsys):
+    """With these parts of the check replaced by no-ops, the wrong answer gets a green tick."""
     for part in parts:
         monkeypatch.setattr(training, part, lambda *args, **kwargs: None)
     EXERCISES[number][0](answer)  # no AssertionError any more
+    assert capsys.readouterr().out.startswith("✅")
+
+
+def test_training_with_steps_per_execution_is_accepted(capsys):
+    """Keras rounds an epoch up to whole executions (23 steps become 25): still right."""
+    checks.check_training(train_course, compile_steps_per_execution, stream_course)
     assert capsys.readouterr().out.startswith("✅")
 
 

@@ -105,12 +105,22 @@ def _small_set(make, x, y, per_digit, seed):
     return rows
 
 
+#: The check's digits: ten, 0-9 like MNIST's (so ``range(10)`` is right), of unequal sizes;
+#: digit 3 has many rows, so that a choice among only its first rows, or a block of
+#: neighbouring rows, shows.
+SMALL_SET_SIZES = [6, 9, 7, 40, 8, 6, 7, 9, 6, 8]
+#: Seeds tried for randomness: over this many, a random choice picks every row of every digit
+#: (a given row of digit 3 is missed by all of them with probability (38/40)^300 < 1e-6).
+SMALL_SET_SEEDS = 300
+
+
 def check_small_test_set(make_small_test_set: Callable) -> None:
     """Check exercise 8.1: ``per_digit`` random, distinct images of every digit, with their labels.
 
     The images must be whole rows of ``x`` with their own labels, exactly ``per_digit`` of each
     digit, no image twice, the same for the same seed (whatever numpy's global generator
-    does), and drawn at random: over many seeds, every image gets its chance.
+    does), and drawn at random: over many seeds every image is picked, and a digit's picks are
+    not neighbouring rows (a block, or a rotation by the seed).
 
     Examples
     --------
@@ -118,7 +128,7 @@ def check_small_test_set(make_small_test_set: Callable) -> None:
     ✅ make_small_test_set picks ...
     """
     require_function(make_small_test_set, "make_small_test_set", "check_small_test_set")
-    x, y = _numbered_images([6, 9, 7, 6, 8])
+    x, y = _numbered_images(SMALL_SET_SIZES)
     first = _small_set(make_small_test_set, x, y, 2, 0)
     _small_set(make_small_test_set, x.reshape(len(x), 2, 3), y, 3, 1)  # (n, 28, 28) images too
     with scratch_global_seed(1):
@@ -130,14 +140,26 @@ def check_small_test_set(make_small_test_set: Callable) -> None:
             "np.random's global state)."
         )
     chosen = np.zeros(len(x), dtype=bool)
-    for seed in range(40):
-        chosen[_small_set(make_small_test_set, x, y, 2, seed)] = True
+    big = np.flatnonzero(y == 3)  # digit 3's rows, in order
+    neighbours = 0
+    for seed in range(SMALL_SET_SEEDS):
+        rows = _small_set(make_small_test_set, x, y, 2, seed)
+        chosen[rows] = True
+        ranks = np.sort(np.searchsorted(big, rows[y[rows] == 3]))
+        neighbours += int(ranks[1] - ranks[0] == 1)
     if not chosen.all():
         never = np.flatnonzero(~chosen)
         raise AssertionError(
-            f"Over 40 seeds, {never.size} of the {len(x)} images were never picked (e.g. rows "
-            f"{never[:5].tolist()}): choose each digit's images at random among ALL its rows, "
-            "not the first ones."
+            f"Over {SMALL_SET_SEEDS} seeds, {never.size} of the {len(x)} images were never picked "
+            f"(e.g. rows {never[:5].tolist()}): choose each digit's images at random among ALL its "
+            "rows, not among the first ones."
+        )
+    # two random rows of 40 are neighbours with probability 1/20; a block always is
+    if neighbours > SMALL_SET_SEEDS // 4:
+        raise AssertionError(
+            f"For {neighbours} of {SMALL_SET_SEEDS} seeds, the two images picked of a digit were "
+            "neighbouring rows: a block of rows (or rows shifted by the seed) is not a random "
+            "choice. Let the generator choose the rows: rng.choice(rows, per_digit, replace=False)."
         )
     passed(
         "make_small_test_set picks per_digit distinct random images of every digit with their "
@@ -202,16 +224,33 @@ def _compile(compile_siamese, model, alpha, learning_rate) -> keras.Model:
 
 def _check_optimizer(model, learning_rate: float) -> None:
     optimizer = model.optimizer
-    if not isinstance(optimizer, keras.optimizers.Adam):
+    if type(optimizer) is not keras.optimizers.Adam:
         raise AssertionError(
             f"The network was compiled with {type(optimizer).__name__}; the lesson trains with "
-            "Adam: optimizer=keras.optimizers.Adam(learning_rate=learning_rate)."
+            "plain Adam: optimizer=keras.optimizers.Adam(learning_rate=learning_rate)."
         )
-    rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
-    if not np.isclose(rate, learning_rate, rtol=1e-5):
+    config = optimizer.get_config()
+    rate = config.get("learning_rate")
+    if not isinstance(rate, (int, float, np.floating)):
+        raise AssertionError(
+            "Adam's learning rate is a schedule; the lesson uses a constant one: "
+            "keras.optimizers.Adam(learning_rate=learning_rate)."
+        )
+    if not np.isclose(float(rate), learning_rate, rtol=1e-5):
         raise AssertionError(
             f"compile_siamese(..., learning_rate={learning_rate}) gave Adam a learning rate of "
-            f"{rate:g}: pass it on, keras.optimizers.Adam(learning_rate=learning_rate)."
+            f"{float(rate):g}: pass it on, keras.optimizers.Adam(learning_rate=learning_rate)."
+        )
+    default = keras.optimizers.Adam(learning_rate=learning_rate).get_config()
+    changed = sorted(
+        key
+        for key in set(config) | set(default)
+        if key not in ("name", "learning_rate") and config.get(key) != default.get(key)
+    )
+    if changed:
+        raise AssertionError(
+            f"Adam's settings {', '.join(changed)} differ from Adam's defaults: the lesson uses "
+            "keras.optimizers.Adam(learning_rate=learning_rate) and nothing else."
         )
 
 
@@ -311,11 +350,15 @@ def _next(stream, what: str):
 
 def _stream(triplet_stream, x, y, batch_size, emb_size, seed) -> Iterator:
     stream = call_learner(triplet_stream, "triplet_stream", x, y, batch_size, emb_size, seed)
-    if isinstance(stream, (tuple, list)) or not isinstance(stream, Iterator):
+    if not inspect.isgenerator(stream):
+        kind = type(stream).__name__
         raise AssertionError(
-            f"triplet_stream returned a {type(stream).__name__}, not an endless stream: make it a "
-            "generator, `while True: ... yield (anchors, positives, negatives), targets`."
-        )
+            f"triplet_stream returned a {kind}, not a generator"
+            + (", so it is not an endless stream" if isinstance(stream, (tuple, list)) else
+               ", which fit does not read")
+            + ": make it a generator function, `while True: ... yield (anchors, positives, "
+            "negatives), targets`."
+        )  # fmt: skip
     return stream
 
 
@@ -368,13 +411,56 @@ def _check_triplets(rows: np.ndarray, y: np.ndarray) -> None:
         raise AssertionError("Some negatives show the same digit as their anchor.")
 
 
+#: How many batches of 16 triplets the stream check draws: more than an epoch of the lesson
+#: (a stream that ends early shows), and enough that every image has its turn in every role.
+STREAM_BATCHES = 300
+
+
+def _draw(stream, count: int, x, batch_size: int, emb_size: int) -> list[np.ndarray]:
+    return [_batch_rows(_next(stream, "triplet_stream"), x, batch_size, emb_size)
+            for _ in range(count)]  # fmt: skip
+
+
+def _check_variety(batches: list[np.ndarray], y: np.ndarray, n_images: int) -> None:
+    """Every image in every role, every other digit as a negative, several positives each."""
+    seen = np.concatenate(batches, axis=1)  # (3, all triplets)
+    for role, drawn in zip(("anchor", "positive", "negative"), seen, strict=True):
+        never = np.setdiff1d(np.arange(n_images), drawn)
+        if never.size:
+            raise AssertionError(
+                f"In {len(batches)} batches, {never.size} of the {n_images} images were never "
+                f"drawn as a {role} (e.g. rows {never[:5].tolist()}): sample from all of x, "
+                "e.g. with create_batch of Task 4."
+            )
+    anchor, positive, negative = seen
+    for digit in np.unique(y):
+        mine = y[anchor] == digit
+        missing = np.setdiff1d(np.unique(y[y != digit]), y[negative[mine]])
+        if missing.size:
+            raise AssertionError(
+                f"Anchors of digit {digit} never got a negative of digit(s) {missing.tolist()} "
+                f"in {len(batches)} batches: draw each negative among ALL other digits' images."
+            )
+    partners = {}
+    for a, p in zip(anchor, positive, strict=True):
+        partners.setdefault(int(a), set()).add(int(p))
+    frequent = [found for a, found in partners.items() if np.sum(anchor == a) >= 5]
+    if frequent and np.mean([len(found) == 1 for found in frequent]) > 0.5:
+        raise AssertionError(
+            "Most anchors always get the same positive: draw each positive at random among the "
+            "other images of the anchor's digit."
+        )
+
+
 def check_triplet_stream(triplet_stream: Callable) -> None:
     """Check exercise 8.4: an endless, seeded stream of fresh batches of valid triplets.
 
     Every batch is ``((anchors, positives, negatives), zeros of (batch_size, 3 * emb_size))``
-    with valid triplets of rows of ``x``; consecutive batches differ; the same seed gives
-    the same stream whatever numpy's global generator does; and over many batches every
-    image is drawn as an anchor, a positive and a negative.
+    with valid triplets of rows of ``x``, drawn from a generator. Over 300 batches: no batch
+    repeats an earlier one, every image is drawn as an anchor, a positive and a negative,
+    every other digit appears as a negative, and anchors get various positives. Two streams
+    with the same seed, drawn in turns, give the same batches whatever numpy's global
+    generator does; batches of 256 work too.
 
     Examples
     --------
@@ -386,42 +472,34 @@ def check_triplet_stream(triplet_stream: Callable) -> None:
     batch_size, emb_size = 16, 3
     with scratch_global_seed(0):
         stream = _stream(triplet_stream, x, y, batch_size, emb_size, 11)
-        batches = [
-            _batch_rows(_next(stream, "triplet_stream"), x, batch_size, emb_size) for _ in range(60)
-        ]
+        batches = _draw(stream, STREAM_BATCHES, x, batch_size, emb_size)
     for rows in batches:
         _check_triplets(rows, y)
-    if all(np.array_equal(batches[0], rows) for rows in batches[1:4]):
+    distinct = {rows.tobytes() for rows in batches}
+    if len(distinct) < len(batches):
         raise AssertionError(
-            "Your stream yields the same batch again and again: make the generator once, "
-            "rng = np.random.default_rng(seed), BEFORE `while True:`, and draw every batch "
-            "from it."
+            f"Your stream repeats batches ({len(distinct)} different ones in {len(batches)}): "
+            "make the generator once, rng = np.random.default_rng(seed), BEFORE `while True:`, "
+            "and draw every batch from it."
         )
-    with scratch_global_seed(1):
-        again = _stream(triplet_stream, x, y, batch_size, emb_size, 11)
-        replay = [
-            _batch_rows(_next(again, "triplet_stream"), x, batch_size, emb_size) for _ in range(3)
-        ]
-    if not all(np.array_equal(a, b) for a, b in zip(batches, replay, strict=False)):
+    _check_variety(batches, y, len(x))
+    with scratch_global_seed(1):  # two streams of one seed, drawn in turns
+        one = _stream(triplet_stream, x, y, batch_size, emb_size, 11)
+        two = _stream(triplet_stream, x, y, batch_size, emb_size, 11)
+        turns = [(_draw(one, 1, x, batch_size, emb_size)[0],
+                  _draw(two, 1, x, batch_size, emb_size)[0]) for _ in range(3)]  # fmt: skip
+    if not all(np.array_equal(a, b) and np.array_equal(a, ref)
+               for (a, b), ref in zip(turns, batches, strict=False)):  # fmt: skip
         raise AssertionError(
             "Two streams with the same seed gave different batches: draw from a generator made "
             "from the seed, rng = np.random.default_rng(seed), passed to "
-            "create_batch(..., rng=rng)."
+            "create_batch(..., rng=rng), not from np.random's global state."
         )
     other = _stream(triplet_stream, x, y, batch_size, emb_size, 12)
-    if np.array_equal(
-        batches[0], _batch_rows(_next(other, "triplet_stream"), x, batch_size, emb_size)
-    ):
+    if np.array_equal(batches[0], _draw(other, 1, x, batch_size, emb_size)[0]):
         raise AssertionError("Streams with different seeds gave the same batch: use the seed.")
-    seen = np.stack(batches, axis=1).reshape(3, -1)
-    for role, drawn in zip(("anchor", "positive", "negative"), seen, strict=True):
-        never = np.setdiff1d(np.arange(len(x)), drawn)
-        if never.size:
-            raise AssertionError(
-                f"In 60 batches, {never.size} of the {len(x)} images were never drawn as a "
-                f"{role} (e.g. rows {never[:5].tolist()}): sample from all of x, e.g. with "
-                "create_batch of Task 4."
-            )
+    big = _stream(triplet_stream, x, y, 256, emb_size, 3)
+    _check_triplets(_draw(big, 1, x, 256, emb_size)[0], y)
     passed(
         "triplet_stream yields an endless, seeded stream of fresh batches of valid triplets with "
         "zero targets. Well done!"
@@ -435,7 +513,8 @@ def check_triplet_stream(triplet_stream: Callable) -> None:
 #: The tiny training problem: 4 classes told apart by 2 of 16 features; the other 14 are
 #: noise that a random projection mixes in, so that an untrained network is poor at it.
 PROBLEM_CLASSES, PROBLEM_FEATURES, PROBLEM_SIGNAL_SCALE, PROBLEM_NOISE = 4, 16, 1.0, 1.0
-STEPS, EPOCHS, BATCH, EMB_SIZE, LEARNING_RATE = 25, 3, 32, 4, 0.02
+#: 23 steps, not the lesson's 25, so that a train that ignores steps_per_epoch shows.
+STEPS, EPOCHS, BATCH, EMB_SIZE, LEARNING_RATE = 23, 3, 32, 4, 0.02
 
 
 def _problem(n_per_class: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -458,24 +537,35 @@ def _p_at_1(embedding, queries, query_labels, refs, ref_labels) -> float:
 
 
 class _Recorder(keras.callbacks.Callback):
-    """Counts the epochs and batches that ``fit`` reports to the callbacks it was given."""
+    """Records what ``fit`` reports to the callbacks it was given."""
 
     def __init__(self):
         super().__init__()
-        self.epochs = 0
+        self.starts = 0
+        self.epochs: list[int] = []
         self.batches = 0
+
+    def on_train_begin(self, logs=None):
+        self.starts += 1
 
     def on_train_batch_end(self, batch, logs=None):
         self.batches += 1
 
     def on_epoch_end(self, epoch, logs=None):
-        self.epochs += 1
+        self.epochs.append(int(epoch))
+
+
+def _counted(stream, drawn: list[int]):
+    """The learner's stream, counting the batches taken from it (still a generator for fit)."""
+    for batch in stream:
+        drawn[0] += 1
+        yield batch
 
 
 def _train(train, siamese, stream, steps, epochs, callbacks):
     with warnings.catch_warnings():  # the lesson asks for shuffle=False; its warning is noise here
         warnings.filterwarnings("ignore", message=".*shuffle=True.*", category=UserWarning)
-        out = call_learner(train, "train", siamese, stream, steps, epochs, callbacks)
+        out = call_learner(train, "train", siamese, stream, steps, epochs, callbacks=callbacks)
     if not isinstance(out, keras.callbacks.History):
         raise AssertionError(
             f"train returned {type(out).__name__}; return what siamese.fit(...) returns, the "
@@ -493,26 +583,57 @@ def _check_signature(train) -> None:
             )
 
 
+def _check_fit_calls(
+    recorders: list[_Recorder], drawn: int, steps_taken: int, steps_per_execution: int
+) -> None:
+    """One fit of EPOCHS epochs of STEPS steps, every callback told about all of it."""
+    want = list(range(EPOCHS))
+    # with steps_per_execution, Keras runs whole executions: an epoch rounds up to a multiple
+    steps = -(-STEPS // steps_per_execution) * steps_per_execution
+    for k, recorder in enumerate(recorders):
+        if recorder.starts == 0 and not recorder.epochs:
+            raise AssertionError(
+                f"The {('first', 'second')[k]} of the callbacks passed to train never heard from "
+                "fit: pass the whole list on, siamese.fit(..., callbacks=list(callbacks))."
+            )
+        if recorder.starts != 1 or recorder.epochs != want:
+            raise AssertionError(
+                f"train(..., epochs={EPOCHS}) reported the epochs {recorder.epochs} in "
+                f"{recorder.starts} call(s) of fit, instead of {want} in one: call siamese.fit "
+                "once, with epochs=epochs."
+            )
+    if steps_taken != steps * EPOCHS:
+        raise AssertionError(
+            f"train(..., steps_per_epoch={STEPS}, epochs={EPOCHS}) took {steps_taken} training "
+            f"steps instead of {steps * EPOCHS}: pass steps_per_epoch on to siamese.fit."
+        )
+    # fit reads a few batches ahead (its first peek, and prefetching in a background thread, as
+    # many as the thread got to); an extra epoch or validation on the stream draws 23 or more
+    if not steps * EPOCHS <= drawn <= steps * EPOCHS + 10:
+        raise AssertionError(
+            f"train drew {drawn} batches from the stream for {steps * EPOCHS} training steps: give "
+            "fit the stream once, as its data (no validation_data, no extra fit)."
+        )
+
+
 def check_training(train: Callable, compile_siamese: Callable, triplet_stream: Callable) -> None:
     """Check exercise 8.5, with 8.3 and 8.4: does training with them actually work?
 
     On a tiny problem (4 classes that 2 of 16 features tell apart), a small Siamese network
     is compiled with the learner's ``compile_siamese``, fed by their ``triplet_stream`` and
-    trained by their ``train`` for 3 epochs of 25 steps, with a callback that counts what
-    ``fit`` reports. Then: ``train`` returns the History of 3 epochs and passed the
-    callbacks on; the loss fell; the shared weights changed; and P@1 of held-out examples
-    against the training examples beats the untrained network's by at least 0.15.
+    trained by their ``train`` for 3 epochs of 23 steps, with two callbacks that record what
+    ``fit`` reports. Then: one fit of 3 epochs, 69 optimizer steps and as many batches drawn;
+    both callbacks told about all of it; the History of 3 epochs returned; the optimizer and
+    the loss left as compiled; the loss fell; the shared weights changed; and P@1 of held-out
+    examples against the training examples beats the untrained network's by at least 0.15.
 
     Examples
     --------
     >>> checks.check_training(train, compile_siamese, triplet_stream)
     ✅ Training works ...
     """
-    for func, name in (
-        (train, "train"),
-        (compile_siamese, "compile_siamese"),
-        (triplet_stream, "triplet_stream"),
-    ):
+    for func, name in ((train, "train"), (compile_siamese, "compile_siamese"),
+                       (triplet_stream, "triplet_stream")):  # fmt: skip
         require_function(func, name, "check_training")
     _check_signature(train)
     x, y = _problem(40, seed=0)
@@ -524,18 +645,24 @@ def check_training(train: Callable, compile_siamese: Callable, triplet_stream: C
     p1_before = _p_at_1(embedding, x_held, y_held, x, y)
     try:
         _compile(compile_siamese, siamese, 0.2, LEARNING_RATE)
+        _check_optimizer(siamese, LEARNING_RATE)
     except AssertionError as exc:
         raise AssertionError(f"First make exercise 8.3 pass: {exc}") from exc
-    stream = _stream(triplet_stream, x, y, BATCH, EMB_SIZE, 0)
-    recorder = _Recorder()
-    history = _train(train, siamese, stream, STEPS, EPOCHS, [recorder])
-    if recorder.epochs != EPOCHS or recorder.batches != STEPS * EPOCHS:
+    optimizer, loss = siamese.optimizer, siamese.loss
+    drawn = [0]
+    stream = _counted(_stream(triplet_stream, x, y, BATCH, EMB_SIZE, 0), drawn)
+    recorders = [_Recorder(), _Recorder()]
+    history = _train(train, siamese, stream, STEPS, EPOCHS, recorders)
+    if siamese.optimizer is not optimizer or siamese.loss is not loss:
         raise AssertionError(
-            f"train(..., steps_per_epoch={STEPS}, epochs={EPOCHS}, callbacks=[...]) reported "
-            f"{recorder.epochs} epochs and {recorder.batches} batches to the callbacks, instead "
-            f"of {EPOCHS} and {STEPS * EPOCHS}: pass steps_per_epoch, epochs and callbacks on "
-            "to siamese.fit."
+            "train compiled the network again: compile_siamese already did; train only fits."
         )
+    steps_taken = int(keras.ops.convert_to_numpy(optimizer.iterations))
+    _check_fit_calls(recorders, drawn[0], steps_taken, int(siamese.steps_per_execution or 1))
+    try:
+        _check_optimizer(siamese, LEARNING_RATE)
+    except AssertionError as exc:
+        raise AssertionError(f"After train, the optimizer has changed: {exc}") from exc
     losses = list(history.history.get("loss", []))
     if len(losses) != EPOCHS or not np.all(np.isfinite(losses)):
         raise AssertionError(
