@@ -85,3 +85,29 @@ def test_importing_helpers_and_seeding_print_nothing_on_stderr():
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == BACKEND
     assert result.stderr == "", result.stderr
+
+
+def test_the_speed_table_puts_tensorflow_first_with_ratios_to_it():
+    # scripts/render_results.py turns the benchmark's figures into the README's table
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("render", ROOT / "scripts/render_results.py")
+    render = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(render)
+    one = {
+        "import_s": 2.0,
+        "train_step_ms": 100.0,
+        "loss_forward_ms": dict.fromkeys(
+            ("triplet_loss", "batch_all", "batch_hard", "semi_hard"), 1.0
+        ),
+        "train_s": 10.0,
+        "p1": 0.95,
+    }
+    figures = {
+        "jax": {**one, "train_step_ms": 250.0, "version": "0.1"},
+        "tensorflow": {**one, "version": "2.21"},
+    }
+    table = render.backends_table({"backends": {"backends": figures}})
+    header, _, _, step = table.splitlines()[:4]
+    assert header == "|  | tensorflow 2.21 | jax 0.1 |"
+    assert "| one Siamese train step" in step and step.endswith("| 100 | 250 (2.50x) |")
