@@ -16,15 +16,22 @@ to run.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 
 
 def import_tensorflow_quietly() -> None:
-    """Import TensorFlow (if Keras will use it) with file descriptor 2 silenced."""
+    """Import TensorFlow, if it is installed, with file descriptor 2 silenced.
+
+    Whatever the Keras backend: see the module's docstring for why.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if "tensorflow" in sys.modules or os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+    if "tensorflow" in sys.modules:
         return
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        if importlib.util.find_spec("tensorflow") is None:
+            return  # e.g. a JAX-only install: nothing will print
     try:
         sys.stderr.flush()
         saved = os.dup(2)
@@ -34,7 +41,7 @@ def import_tensorflow_quietly() -> None:
     os.dup2(devnull, 2)
     try:
         import tensorflow  # noqa: F401
-    except ImportError:  # keras will raise a clearer error itself
+    except ImportError:  # on TensorFlow, keras will raise a clearer error itself
         pass
     finally:
         os.dup2(saved, 2)

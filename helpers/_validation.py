@@ -12,6 +12,18 @@ import re
 import numpy as np
 
 
+def as_array(value, dtype=None) -> np.ndarray:
+    """``value`` as a numpy array, whichever Keras backend made it.
+
+    TensorFlow's and JAX's tensors convert with ``np.asarray``; a PyTorch tensor that
+    requires grad (a model's raw output, ``model(x)``) must be detached first, and a
+    GPU tensor copied to the CPU. Duck-typed, so that no module here imports a framework.
+    """
+    if type(value).__module__.startswith("torch") and hasattr(value, "detach"):
+        value = value.detach().cpu()
+    return np.asarray(value, dtype=dtype)
+
+
 def as_rng(rng) -> np.random.Generator:
     """Turn ``None``, an int seed or a ``Generator`` into a ``Generator``."""
     if rng is None:
@@ -64,8 +76,8 @@ def check_xy(x, y, *, min_classes: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """Validate examples ``x`` and integer labels ``y`` and return them as arrays."""
     if x is None or y is None:
         raise TypeError("x and y must be arrays, got None; pass the images and their labels")
-    x = np.asarray(x)
-    y = np.asarray(y)
+    x = as_array(x)
+    y = as_array(y)
     if x.ndim == 0:
         raise ValueError("x must be an array of examples with shape (n, ...), got a scalar")
     if y.ndim != 1:
@@ -97,7 +109,7 @@ def check_embeddings(emb, name: str) -> np.ndarray:
     """Validate a 2-D array of finite real embeddings; return it as float32 or float64."""
     if emb is None:
         raise TypeError(f"{name} must be an array of shape (n, d), got None")
-    emb = np.asarray(emb)
+    emb = as_array(emb)
     if not (np.issubdtype(emb.dtype, np.integer) or np.issubdtype(emb.dtype, np.floating)):
         raise TypeError(
             f"{name} must hold real numbers, got dtype {emb.dtype}; "
@@ -123,7 +135,7 @@ def check_labels(labels, n: int, name: str, emb_name: str) -> np.ndarray:
     """Validate ``n`` integer labels, one per row of ``emb_name``."""
     if labels is None:
         raise TypeError(f"{name} must be an array of integer labels, got None")
-    labels = np.asarray(labels)
+    labels = as_array(labels)
     if labels.ndim != 1:
         raise ValueError(
             f"{name} must be 1-D with one integer label per example, got shape {labels.shape}; "
@@ -146,8 +158,8 @@ def check_pairs(distances, is_same) -> tuple[np.ndarray, np.ndarray]:
     """Validate the distances of pairs and their same/different flags (both kinds needed)."""
     if distances is None or is_same is None:
         raise TypeError("distances and is_same must be arrays, got None")
-    distances = np.asarray(distances)
-    is_same = np.asarray(is_same)
+    distances = as_array(distances)
+    is_same = as_array(is_same)
     if distances.ndim != 1 or is_same.ndim != 1:
         raise ValueError(
             f"distances and is_same must be 1-D, one entry per pair, got shapes "

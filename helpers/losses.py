@@ -178,7 +178,8 @@ def _pairwise_distances(embeddings, squared: bool):
     sq_norm = ops.diagonal(gram)
     norm_sum = sq_norm[:, None] + sq_norm[None, :]
     sq_dist = norm_sum - 2.0 * gram
-    eps = float(np.finfo(keras.backend.standardize_dtype(embeddings.dtype)).eps)
+    # The precision the backend computed in: PyTorch multiplies float64 inputs in float32.
+    eps = float(np.finfo(keras.backend.standardize_dtype(gram.dtype)).eps)
     off_diagonal = ops.logical_not(ops.eye(ops.shape(gram)[0], dtype="bool"))
     positive = ops.logical_and(sq_dist > 32.0 * eps * norm_sum, off_diagonal)
     sq_dist = ops.where(positive, sq_dist, 0.0)

@@ -51,6 +51,7 @@ import numbers
 import numpy as np
 
 from ._validation import (
+    as_array,
     as_rng,
     check_embeddings,
     check_labels,
@@ -158,8 +159,8 @@ def squared_distances(query: np.ndarray, ref: np.ndarray) -> np.ndarray:
     array([[25.],
            [ 0.]])
     """
-    query = np.asarray(query, dtype=np.float64)
-    ref = np.asarray(ref)
+    query = as_array(query, dtype=np.float64)
+    ref = as_array(ref)
     if query.ndim != 2 or ref.ndim != 2 or query.shape[1] != ref.shape[1]:
         raise ValueError(
             f"query and ref must have shapes (n, d) and (m, d) with the same d, got "
@@ -173,7 +174,7 @@ def squared_distances(query: np.ndarray, ref: np.ndarray) -> np.ndarray:
         ref_sq = np.empty(len(ref))
         sq_dist = np.empty((len(query), len(ref)))
         for start in range(0, len(ref), REF_BLOCK_ROWS):
-            block = np.asarray(ref[start : start + REF_BLOCK_ROWS], dtype=np.float64)
+            block = as_array(ref[start : start + REF_BLOCK_ROWS], dtype=np.float64)
             ref_sq[start : start + len(block)] = np.einsum("ij,ij->i", block, block)
             sq_dist[:, start : start + len(block)] = query @ (-2.0 * block.T)
     sq_dist += ref_sq

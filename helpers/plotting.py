@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from ._validation import check_pairs, positive_int
+from ._validation import as_array, check_pairs, positive_int
 from .metrics import nearest_neighbors, verification_scores
 
 #: Ten colours that stay apart from each other (matplotlib's tab10, in its order); every
@@ -29,7 +29,7 @@ TRIPLET_TITLES = ("Anchor", "Positive", "Negative")
 
 def _as_image(image) -> np.ndarray:
     """Turn a flattened (784,) or (28, 28[, 1]) image into a 2-D array."""
-    image = np.asarray(image, dtype=float)
+    image = as_array(image, dtype=float)
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]
     if image.ndim == 1:
@@ -313,7 +313,7 @@ def plot_siamese_outputs(images, embeddings, *, n_weights: int | None = None) ->
             f"got {type(embeddings).__name__}"
         )
     try:
-        vectors = np.asarray(embeddings)
+        vectors = as_array(embeddings)
     except ValueError:  # rows of different lengths
         raise ValueError(
             "embeddings must have shape (3, d): three embeddings of the same length d, got rows "
@@ -397,7 +397,7 @@ def pca_2d(embeddings, reference=None) -> np.ndarray:
     """
     from sklearn.decomposition import PCA
 
-    embeddings = np.asarray(embeddings, dtype=np.float64)
+    embeddings = as_array(embeddings, dtype=np.float64)
     if embeddings.ndim != 2 or embeddings.shape[1] < 2 or embeddings.shape[0] < 2:
         raise ValueError(
             f"embeddings must have shape (n, d) with n >= 2 points and d >= 2 dimensions, "
@@ -411,7 +411,7 @@ def pca_2d(embeddings, reference=None) -> np.ndarray:
         biggest = np.abs(pca.components_).argmax(axis=1)
         signs = np.sign(pca.components_[np.arange(2), biggest])
     else:
-        signs = np.sign(np.sum(coords * np.asarray(reference), axis=0))
+        signs = np.sign(np.sum(coords * as_array(reference), axis=0))
     signs[signs == 0] = 1.0
     return coords * signs
 
@@ -466,7 +466,7 @@ def shared_pca_2d(snapshots) -> list[np.ndarray]:
     """
     if isinstance(snapshots, np.ndarray) and snapshots.ndim == 2:
         raise TypeError("snapshots must be a sequence of (n, d) arrays, e.g. [emb_0, emb_1]")
-    arrays = [np.asarray(s, dtype=np.float64) for s in snapshots]
+    arrays = [as_array(s, dtype=np.float64) for s in snapshots]
     if not arrays:
         raise ValueError("snapshots is empty; pass at least one (n, d) array")
     last = arrays[-1]
@@ -511,7 +511,7 @@ def tsne_2d(embeddings, *, seed: int = 0, perplexity: float = 30.0) -> np.ndarra
     --------
     >>> coords = tsne_2d(embedding_model.predict(x_small), seed=0)
     """
-    embeddings = np.asarray(embeddings, dtype=np.float64)
+    embeddings = as_array(embeddings, dtype=np.float64)
     if embeddings.ndim != 2 or embeddings.shape[1] < 2:
         raise ValueError(f"embeddings must have shape (n, d) with d >= 2, got {embeddings.shape}")
     if not embeddings.shape[0] > perplexity:
@@ -556,8 +556,8 @@ def plot_embeddings(embeddings, labels, *, ax=None, method: str = "pca", seed: i
     """
     if method not in ("pca", "t-sne"):
         raise ValueError(f"method must be 'pca' or 't-sne', got {method!r}")
-    embeddings = np.asarray(embeddings)
-    labels = np.asarray(labels)
+    embeddings = as_array(embeddings)
+    labels = as_array(labels)
     if labels.ndim != 1 or len(labels) != len(embeddings):
         raise ValueError(
             f"labels must be 1-D with one label per embedding: got {labels.shape} labels "
@@ -625,7 +625,7 @@ def plot_embedding_snapshots(
             f"epochs, losses and snapshots must have one entry per snapshot, got "
             f"{len(epochs)}, {len(losses)} and {len(snapshots)}"
         )
-    labels = np.asarray(labels)
+    labels = as_array(labels)
     last = len(snapshots) - 1
     if max_snapshots == 1:
         picks = np.array([last])
@@ -719,7 +719,7 @@ SAME_COLOR, DIFFERENT_COLOR = "#0072B2", "#E69F00"
 
 def _check_retrieved_images(images, labels, emb, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Validate images, their integer labels and their embeddings; return images and labels."""
-    images, labels, emb = np.asarray(images), np.asarray(labels), np.asarray(emb)
+    images, labels, emb = as_array(images), as_array(labels), as_array(emb)
     if images.ndim not in (2, 3, 4):
         raise ValueError(
             f"{name}_images must be a stack of images, (n, 784) or (n, 28, 28), "
@@ -797,7 +797,7 @@ def plot_nearest_neighbors(
     )
     ref_images, ref_labels = _check_retrieved_images(ref_images, ref_labels, ref_emb, "ref")
     n_rows = min(n_queries, len(query_images))
-    indices, _ = nearest_neighbors(np.asarray(query_emb)[:n_rows], ref_emb, k=k)
+    indices, _ = nearest_neighbors(as_array(query_emb)[:n_rows], ref_emb, k=k)
 
     fig = Figure(figsize=(1.15 * (k + 1) + 0.2, 1.35 * n_rows + 0.4), layout="constrained")
     axes = fig.subplots(n_rows, k + 1, squeeze=False)

@@ -212,6 +212,40 @@ def onednn_table(results: dict) -> str:
     return _table(["oneDNN", f"training s ({r['setting']})", "time"], rows)
 
 
+#: Rows of the backends table: label, where the figure sits, format, whether less is faster.
+BACKEND_ROWS = [
+    ("import keras + helpers (s)", ("import_s",), "{:.1f}"),
+    ("one Siamese train step, 256 triplets (ms)", ("train_step_ms",), "{:.0f}"),
+    ("`triplet_loss` forward, 256 triplets (ms)", ("loss_forward_ms", "triplet_loss"), "{:.2f}"),
+    ("`batch_all_triplet_loss` forward, B=256 (ms)", ("loss_forward_ms", "batch_all"), "{:.1f}"),
+    ("`batch_hard_triplet_loss` forward, B=256 (ms)", ("loss_forward_ms", "batch_hard"), "{:.1f}"),
+    ("`semi_hard_triplet_loss` forward, B=256 (ms)", ("loss_forward_ms", "semi_hard"), "{:.1f}"),
+    ("training, 50 steps of 128 triplets (s)", ("train_s",), "{:.0f}"),
+]
+
+
+def backends_table(results: dict) -> str:
+    """Each backend's figure and its ratio to TensorFlow's (time / TensorFlow's time)."""
+    figures = results["backends"]["backends"]
+    names = ["tensorflow", *sorted(set(figures) - {"tensorflow"})]  # the file sorts its keys
+
+    def at(backend, path):
+        value = figures[backend]
+        for key in path:
+            value = value[key]
+        return value
+
+    rows = []
+    for label, path, fmt in BACKEND_ROWS:
+        base = at("tensorflow", path)
+        cells = [fmt.format(base)]
+        cells += [f"{fmt.format(at(b, path))} ({at(b, path) / base:.2f}x)" for b in names[1:]]
+        rows.append([label, *cells])
+    rows.append(["P@1 after that training", *(f"{figures[b]['p1']:.3f}" for b in names)])
+    header = ["", *(f"{b} {figures[b]['version']}" for b in names)]
+    return _table(header, rows)
+
+
 #: README marker name -> function of the whole results file that returns the Markdown.
 RENDERERS: dict[str, Callable[[dict], str]] = {
     "embedding": embedding_table,
@@ -221,6 +255,7 @@ RENDERERS: dict[str, Callable[[dict], str]] = {
     "open_set": open_set_table,
     "losses": losses_table,
     "onednn": onednn_table,
+    "backends": backends_table,
 }
 
 

@@ -48,10 +48,21 @@ class Answer:
     extra_cell: str = ""
     #: The exercise's number, e.g. ``"7.2"``; empty means the notebook's first, ``"N.1"``.
     exercise: str = ""
+    #: ``(backend, rejected_with)`` pairs where the verdict on that Keras backend differs
+    #: from TensorFlow's (``rejected_with``), because the code itself means something else
+    #: there: e.g. ``len(y_pred[0])`` fails only in TensorFlow's graphs.
+    elsewhere: tuple[tuple[str, str | None], ...] = ()
+
+    @property
+    def verdict(self) -> str | None:
+        """``rejected_with`` on the active Keras backend: None for a right answer."""
+        import keras
+
+        return dict(self.elsewhere).get(keras.backend.backend(), self.rejected_with)
 
     @property
     def correct(self) -> bool:
-        return self.rejected_with is None
+        return self.verdict is None
 
     @property
     def number(self) -> str:
@@ -59,7 +70,7 @@ class Answer:
         return self.exercise or f"{int(self.notebook)}.1"
 
 
-def _answer(notebook, name, source, rejected_with=None, extra_cell="", exercise=""):
+def _answer(notebook, name, source, rejected_with=None, extra_cell="", exercise="", elsewhere=()):
     return Answer(
         notebook,
         name,
@@ -67,7 +78,16 @@ def _answer(notebook, name, source, rejected_with=None, extra_cell="", exercise=
         rejected_with,
         textwrap.dedent(extra_cell).strip("\n"),
         exercise,
+        tuple(elsewhere),
     )
+
+
+#: The verdict on JAX and PyTorch of an answer that leaves Keras's tensors: they refuse
+#: numpy functions, ``.numpy()`` and TensorFlow ops on the tensors they differentiate.
+_REFUSED_OFF_TENSORFLOW = (
+    ("jax", "cannot compute the gradient"),
+    ("torch", "cannot compute the gradient"),
+)
 
 
 # ----------------------------------------------------------------------------------------
@@ -983,6 +1003,7 @@ LOSSES = [
         neg_dist = tf.reduce_sum(tf.square(anchor - negative), axis=1)
         return tf.maximum(pos_dist - neg_dist + alpha, 0.0)
         """,
+        elsewhere=_REFUSED_OFF_TENSORFLOW,  # right on TensorFlow only: tf ops, not keras.ops
     ),
     _answer(
         "07",
@@ -1118,12 +1139,16 @@ LOSSES = [
         "loss_len_of_a_row",
         _loss(slices=_SLICES.replace("y_pred.shape[-1] // 3", "len(y_pred[0]) // 3")),
         "fails inside model.compile",
+        # JAX's traced arrays and PyTorch's tensors have static shapes: len() works there
+        elsewhere=(("jax", None), ("torch", None)),
     ),
     _answer(
         "07",
         "loss_numpy_shape",
         _loss(slices=_SLICES.replace("y_pred.shape[-1] // 3", "y_pred.numpy().shape[1] // 3")),
         "fails inside model.compile",
+        # PyTorch refuses .numpy() on a tensor that requires grad, in the gradient check
+        elsewhere=(("torch", "cannot compute the gradient"),),
     ),
     _answer(
         "07",

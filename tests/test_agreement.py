@@ -11,6 +11,7 @@ import pytest
 from keras import ops
 
 import helpers
+from backend_tools import to_numpy
 from helpers.data import _prepare
 from notebook_tools import solution_namespace
 
@@ -94,7 +95,7 @@ def test_siamese_solution_matches_helpers():
     embedding = helpers.build_embedding_model(emb_size=8, kind="mlp")
     ours, theirs = lesson(embedding), helpers.build_siamese_network(embedding)
     batch = [np.random.default_rng(i).random((3, 784), dtype=np.float32) for i in range(3)]
-    np.testing.assert_allclose(np.asarray(ours(batch)), np.asarray(theirs(batch)), atol=1e-6)
+    np.testing.assert_allclose(to_numpy(ours(batch)), to_numpy(theirs(batch)), atol=1e-6)
     assert ours.count_params() == theirs.count_params() == embedding.count_params()
 
 

@@ -28,6 +28,7 @@ import numpy as np
 import pytest
 
 from answer_corpus import ANSWERS, BY_NAME, NOTEBOOKS, Answer
+from backend_tools import only_on
 from notebook_tools import exercise_cell, load, source
 
 BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -262,7 +263,7 @@ def test_correct_answer_passes_its_self_check(answer):
 def test_wrong_answer_is_rejected_with_its_message(answer):
     error = outcome(answer.name).check_error
     assert isinstance(error, AssertionError), f"not rejected: {error!r}"
-    assert answer.rejected_with in str(error), str(error)
+    assert answer.verdict in str(error), str(error)
     assert "✅" not in outcome(answer.name).printed
 
 
@@ -295,9 +296,13 @@ def _records_nothing(func):
     yield []
 
 
+#: Only TensorFlow reaches the training step with these: JAX and PyTorch know len() of a
+#: row, and refuse .numpy() earlier (JAX's arrays have none; PyTorch's gradient check).
+_TENSORFLOW_GRAPHS = only_on("tensorflow", reason="only TensorFlow's graphs refuse this code")
+
 WEAKENED = [
-    ("loss", ["_check_training_step"], "loss_len_of_a_row"),
-    ("loss", ["_check_training_step"], "loss_numpy_shape"),
+    pytest.param("loss", ["_check_training_step"], "loss_len_of_a_row", marks=_TENSORFLOW_GRAPHS),
+    pytest.param("loss", ["_check_training_step"], "loss_numpy_shape", marks=_TENSORFLOW_GRAPHS),
     (
         "loss",
         ["_check_gradient_values", "_check_training_step"],
@@ -330,7 +335,11 @@ WEAKENED = [
 ]
 
 
-@pytest.mark.parametrize("module, functions, name", WEAKENED, ids=[w[2] for w in WEAKENED])
+@pytest.mark.parametrize(
+    "module, functions, name",
+    WEAKENED,
+    ids=[(w.values if hasattr(w, "values") else w)[2] for w in WEAKENED],
+)
 def test_weakening_a_check_changes_its_verdict(monkeypatch, module, functions, name):
     import importlib
 

@@ -15,6 +15,7 @@ from keras import ops
 from matplotlib.figure import Figure
 
 import helpers
+from backend_tools import only_on
 from helpers import checks
 from helpers.checks import batches as batch_checks
 from helpers.checks import loss as loss_checks
@@ -1078,7 +1079,21 @@ LOSS_MISTAKES = {
 }
 
 
-@pytest.mark.parametrize("mistake", LOSS_MISTAKES)
+#: Mistakes only on TensorFlow: JAX's traced arrays and PyTorch's tensors know their shape.
+_TENSORFLOW_ONLY_MISTAKES = {"len() of a symbolic row"}
+
+
+@pytest.mark.parametrize(
+    "mistake",
+    [
+        pytest.param(
+            m, marks=only_on("tensorflow", reason="len() of a row fails only in TensorFlow graphs")
+        )
+        if m in _TENSORFLOW_ONLY_MISTAKES
+        else m
+        for m in LOSS_MISTAKES
+    ],
+)
 def test_triplet_loss_names_each_mistake(mistake):
     triplet_loss, message = LOSS_MISTAKES[mistake]
     with pytest.raises(AssertionError, match=message):
@@ -1165,8 +1180,8 @@ def test_reference_training_step_matches_finite_differences():
     assert np.all(np.abs(hinge) > 0.01)  # and none so close to 0 that rounding could flip it
 
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow branch")
 def test_gradients_helper_matches_hand_derivatives():
+    # on every backend: the self-checks' one gradient function has a branch for each
     from helpers.checks._shared import autodiff_available, gradients
 
     assert autodiff_available()
@@ -1180,3 +1195,29 @@ def test_gradients_helper_matches_hand_derivatives():
     assert unused is None  # the sum does not depend on the second input
     (through_numpy,), _ = gradients(lambda t: np.sum(np.asarray(t) ** 2), [x])
     assert through_numpy is None
+    (cut,), _ = gradients(lambda t: ops.stop_gradient(ops.square(t)) + t, [x])
+    np.testing.assert_allclose(cut, np.ones(3), rtol=1e-6)  # only the "+ t" path
+    (blocked,), _ = gradients(lambda t: ops.stop_gradient(ops.square(t)), [x])
+    assert blocked is None  # as TensorFlow's tape says: nothing flows back
+
+
+def test_gradients_helper_gives_weights_gradients_through_a_model():
+    from helpers.checks._shared import gradients
+
+    dense = keras.layers.Dense(2, kernel_initializer="ones", bias_initializer="zeros")
+    x = np.array([[1.0, 2.0, 3.0]], np.float32)
+    dense.build((None, 3))
+    (gx,), (gk, gb) = gradients(lambda t: dense(t), [x], dense.trainable_weights)
+    np.testing.assert_allclose(gk, np.repeat(x.T, 2, axis=1), rtol=1e-6)  # d(sum xK)/dK = x
+    np.testing.assert_allclose(gb, [1.0, 1.0], rtol=1e-6)
+    np.testing.assert_allclose(gx, [[2.0, 2.0, 2.0]], rtol=1e-6)  # row sums of K
+
+
+def test_gradients_helper_reraises_the_learners_other_errors():
+    from helpers.checks._shared import gradients
+
+    def broken(t):
+        raise ValueError("a bug of its own")
+
+    with pytest.raises(ValueError, match="a bug of its own"):
+        gradients(broken, [np.ones(2, np.float32)])

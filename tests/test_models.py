@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 
+from backend_tools import to_numpy
 from helpers import build_embedding_model, build_siamese_network, triplet_loss
 
 
@@ -16,7 +17,7 @@ def images():
 def test_embedding_output_shape_and_name(kind, images):
     model = build_embedding_model(emb_size=16, kind=kind)
     assert model.name == "embedding"
-    out = np.asarray(model(images))
+    out = to_numpy(model(images))
     assert out.shape == (5, 16) and model.output_shape == (None, 16)
     if kind == "original":
         assert np.all((out > 0) & (out < 1))  # sigmoid
@@ -28,7 +29,7 @@ def test_embedding_output_shape_and_name(kind, images):
 def test_conv_accepts_image_shapes(input_shape):
     model = build_embedding_model(input_shape, emb_size=8)
     x = np.zeros((2, *input_shape), dtype=np.float32)
-    assert np.asarray(model(x)).shape == (2, 8)
+    assert to_numpy(model(x)).shape == (2, 8)
 
 
 def test_siamese_has_named_inputs_and_concatenated_output(images):
@@ -37,10 +38,10 @@ def test_siamese_has_named_inputs_and_concatenated_output(images):
     assert [t.name for t in siamese.inputs] == ["anchor", "positive", "negative"]
     assert siamese.output_shape == (None, 24)
     a, p, n = images[:2], images[2:4], images[3:5]
-    out = np.asarray(siamese([a, p, n]))
-    np.testing.assert_allclose(out[:, :8], np.asarray(embedding(a)), rtol=1e-6)
-    np.testing.assert_allclose(out[:, 8:16], np.asarray(embedding(p)), rtol=1e-6)
-    np.testing.assert_allclose(out[:, 16:], np.asarray(embedding(n)), rtol=1e-6)
+    out = to_numpy(siamese([a, p, n]))
+    np.testing.assert_allclose(out[:, :8], to_numpy(embedding(a)), rtol=1e-6)
+    np.testing.assert_allclose(out[:, 8:16], to_numpy(embedding(p)), rtol=1e-6)
+    np.testing.assert_allclose(out[:, 16:], to_numpy(embedding(n)), rtol=1e-6)
 
 
 def test_siamese_weights_are_the_embedding_models():
@@ -69,9 +70,9 @@ def test_keras_file_round_trip(tmp_path, images):
     siamese.save(path)
     restored = keras.saving.load_model(path)
     batch = [images[:2], images[1:3], images[3:5]]
-    np.testing.assert_allclose(np.asarray(restored(batch)), np.asarray(siamese(batch)), atol=1e-6)
+    np.testing.assert_allclose(to_numpy(restored(batch)), to_numpy(siamese(batch)), atol=1e-6)
     reused = restored.get_layer("embedding")
-    np.testing.assert_allclose(np.asarray(reused(images)), np.asarray(embedding(images)), atol=1e-6)
+    np.testing.assert_allclose(to_numpy(reused(images)), to_numpy(embedding(images)), atol=1e-6)
 
 
 @pytest.mark.parametrize(

@@ -6,9 +6,17 @@ from pathlib import Path
 
 import pytest
 
+from backend_tools import only_on
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+#: ruff reads the source, whatever the Keras backend: the TensorFlow run (the README's
+#: command) checks it, and the JAX and PyTorch runs of .ci/run need not repeat it.
+_SOURCE_ONLY = only_on("tensorflow", reason="ruff reads source only; the TensorFlow run lints")
+
+
+@_SOURCE_ONLY
 @pytest.mark.parametrize("command", [["check", "."], ["format", "--check", "."]])
 def test_ruff(command):
     result = subprocess.run(
@@ -23,6 +31,7 @@ def test_ruff(command):
     )
 
 
+@_SOURCE_ONLY
 def test_ruff_version_is_the_pinned_one():
     pinned = next(
         line.split("==")[1].strip()

@@ -172,12 +172,11 @@ def autodiff_available() -> bool:
 def gradients(loss_fn: Callable, inputs=(), variables=()) -> tuple[list, list]:
     """Gradients of ``sum(loss_fn(*inputs))`` with the active backend's autodiff.
 
-    The one place where the checks differentiate: everything else is
-    backend-neutral ``keras`` code. Only TensorFlow has a branch today; a JAX or
-    PyTorch branch is one more function in ``_GRADIENT_BACKENDS`` with the same
-    contract (for JAX, run ``loss_fn`` inside ``keras.StatelessScope`` so that the
-    variables become function arguments; for PyTorch, ``torch.autograd.grad`` with
-    ``allow_unused=True``).
+    The one place where the checks differentiate: everything else is backend-neutral
+    ``keras`` code. TensorFlow records ``loss_fn`` on a ``tf.GradientTape``; JAX runs it
+    under ``jax.grad``, inside a ``keras.StatelessScope`` so that the variables become
+    function arguments; PyTorch calls ``torch.autograd.grad`` with ``allow_unused=True``.
+    Every backend gives the same answer, so every learner gets the same diagnostics.
 
     Parameters
     ----------
@@ -193,7 +192,9 @@ def gradients(loss_fn: Callable, inputs=(), variables=()) -> tuple[list, list]:
     -------
     tuple of two lists
         The gradients with respect to ``inputs`` and to ``variables``, as float64 numpy
-        arrays, with None where the sum does not depend on it (e.g. a numpy detour).
+        arrays, with None where the sum does not depend on it. When ``loss_fn`` leaves
+        the tensor world (numpy functions, ``.numpy()``, ``float(...)``), every entry is
+        None on every backend, although JAX and PyTorch refuse such code with an error.
 
     Raises
     ------
@@ -209,9 +210,40 @@ def gradients(loss_fn: Callable, inputs=(), variables=()) -> tuple[list, list]:
     backend = keras.backend.backend()
     if backend not in _GRADIENT_BACKENDS:
         raise NotImplementedError(f"the self-checks cannot differentiate on the {backend} backend")
-    grads = _GRADIENT_BACKENDS[backend](loss_fn, list(inputs), list(variables))
-    as_numpy = [None if g is None else np.asarray(g, dtype=np.float64) for g in grads]
+    inputs, variables = list(inputs), list(variables)
+    try:
+        grads = _GRADIENT_BACKENDS[backend](loss_fn, inputs, variables)
+    except Exception as exc:  # the learner's code may raise anything
+        if not _left_the_tensor_world(exc):
+            raise
+        grads = [None] * (len(inputs) + len(variables))
+    as_numpy = [
+        None if g is None else np.asarray(keras.ops.convert_to_numpy(g), dtype=np.float64)
+        for g in grads
+    ]
     return as_numpy[: len(inputs)], as_numpy[len(inputs) :]
+
+
+def _left_the_tensor_world(exc: BaseException) -> bool:
+    """Whether ``exc``, or an exception it came from, says a tensor was turned into numpy.
+
+    TensorFlow's eager tensors turn into numpy silently (the gradient is then None);
+    JAX's tracers and PyTorch's tensors that require grad refuse with these errors.
+    """
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        text = str(exc)
+        if type(exc).__module__.startswith("jax") and (
+            "Tracer" in type(exc).__name__ or "Concretization" in type(exc).__name__
+        ):
+            return True
+        if isinstance(exc, RuntimeError) and (
+            "that requires grad" in text or "does not require grad" in text
+        ):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _tensorflow_gradients(loss_fn: Callable, inputs: list, variables: list) -> list:
@@ -223,8 +255,76 @@ def _tensorflow_gradients(loss_fn: Callable, inputs: list, variables: list) -> l
             tape.watch(tensor)
         total = tf.reduce_sum(tf.convert_to_tensor(loss_fn(*tensors)))
     grads = tape.gradient(total, [*tensors, *variables])
-    return [None if g is None else tf.convert_to_tensor(g).numpy() for g in grads]
+    return [None if g is None else tf.convert_to_tensor(g) for g in grads]
+
+
+def _jax_gradients(loss_fn: Callable, inputs: list, variables: list) -> list:
+    import jax
+    import jax.numpy as jnp
+
+    arrays = [jnp.asarray(keras.ops.convert_to_numpy(x)) for x in inputs]
+    values = [v.value for v in variables]
+
+    def total(arrays, values):
+        with keras.StatelessScope(state_mapping=list(zip(variables, values, strict=True))):
+            out = loss_fn(*arrays)
+        return jnp.sum(jnp.asarray(out))
+
+    depends = _jax_dependence(total, arrays, values)
+    grad_inputs, grad_values = jax.grad(total, argnums=(0, 1))(arrays, values)
+    return [g if d else None for g, d in zip([*grad_inputs, *grad_values], depends, strict=True)]
+
+
+def _jax_dependence(func: Callable, *args) -> list[bool]:
+    """For each array leaf of ``args``, whether ``func``'s output depends on it.
+
+    ``jax.grad`` gives zeros, not None, for an argument the output ignores (e.g. behind
+    ``ops.stop_gradient``); TensorFlow and PyTorch say None. This follows the data flow
+    through the traced program, as TensorFlow's tape does, so the answers agree.
+    """
+    import jax
+
+    jaxpr = jax.make_jaxpr(func)(*args).jaxpr
+    dependent = {v: {i} for i, v in enumerate(jaxpr.invars)}
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "stop_gradient":
+            continue
+        found = set()
+        for var in eqn.invars:
+            if not _is_literal(var):
+                found |= dependent.get(var, set())
+        for var in eqn.outvars:
+            dependent[var] = found
+    out = jaxpr.outvars[0]
+    reached = set() if _is_literal(out) else dependent.get(out, set())
+    return [i in reached for i in range(len(jaxpr.invars))]
+
+
+def _is_literal(var) -> bool:
+    """Whether a jaxpr operand is a constant written into the program (a ``Literal``)."""
+    return type(var).__name__ == "Literal"
+
+
+def _torch_gradients(loss_fn: Callable, inputs: list, variables: list) -> list:
+    import torch
+
+    tensors = [
+        keras.ops.convert_to_tensor(keras.ops.convert_to_numpy(x)).requires_grad_() for x in inputs
+    ]
+    targets = [*tensors, *(v.value for v in variables)]
+    total = torch.sum(keras.ops.convert_to_tensor(loss_fn(*tensors)))
+    wanted = [i for i, t in enumerate(targets) if t.requires_grad]  # not frozen weights
+    grads = [None] * len(targets)
+    if total.requires_grad and wanted:  # False e.g. when computed with numpy
+        found = torch.autograd.grad(total, [targets[i] for i in wanted], allow_unused=True)
+        for i, g in zip(wanted, found, strict=True):
+            grads[i] = g
+    return grads
 
 
 #: The active backend's name -> its gradient function (see :func:`gradients`).
-_GRADIENT_BACKENDS = {"tensorflow": _tensorflow_gradients}
+_GRADIENT_BACKENDS = {
+    "tensorflow": _tensorflow_gradients,
+    "jax": _jax_gradients,
+    "torch": _torch_gradients,
+}

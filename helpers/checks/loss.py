@@ -100,17 +100,58 @@ def _triplet_batch(emb_size: int, batch: int, seed: int) -> np.ndarray:
 def _run_loss(triplet_loss, y_pred: np.ndarray, hint: str, **alpha) -> np.ndarray:
     ops = keras.ops
     y_true = ops.convert_to_tensor(np.zeros_like(y_pred))
+
+    def explain(exc: BaseException) -> str | None:
+        return (
+            _explain_alpha_error(exc)
+            or _explain_numpy_method(exc)
+            or _explain_numpy_detour(triplet_loss, y_pred, alpha)
+        )
+
     out = call_learner(
         triplet_loss,
         "triplet_loss",
         y_true,
         ops.convert_to_tensor(y_pred),
         hint=hint,
-        explain=_explain_alpha_error,
+        explain=explain,
         **alpha,
     )
     return to_numpy(out, "Your triplet_loss").astype(np.float64)
 
+
+_NUMPY_DETOUR = (
+    "Keras cannot compute the gradient of your loss: it leaves the tensor world (numpy "
+    "functions, .numpy(), float(...)). Write it with keras.ops only: ops.sum, ops.square, "
+    "ops.maximum."
+)
+
+
+def _explain_numpy_detour(triplet_loss, y_pred: np.ndarray, alpha: dict) -> str | None:
+    """The numpy-detour message when the loss fails on tensors but works on numpy arrays.
+
+    TensorFlow's eager tensors pass through numpy functions (the gradient is then lost,
+    which :func:`_check_gradient_exists` reports); JAX's and PyTorch's tensors make the same
+    code fail at once (e.g. ``np.sum(tensor, axis=-1)`` calls PyTorch's ``sum`` with an
+    ``axis`` it does not know), so every learner gets the same diagnostic.
+    """
+    if keras.backend.backend() == "tensorflow":
+        return None
+    try:
+        triplet_loss(np.zeros_like(y_pred), y_pred, **alpha)
+    except Exception:  # fails on numpy arrays too: some other mistake
+        return None
+    return _NUMPY_DETOUR
+
+
+#: JAX's arrays have no ``.numpy()``: the code fails at once, as TensorFlow's fails in a graph.
+_explain_numpy_method = explain_when(
+    AttributeError,
+    "'numpy'",
+    "Your triplet_loss calls .numpy() ({error}), which only TensorFlow's eager tensors have, "
+    "and even there it fails inside model.compile, where y_pred is a symbolic tensor: use "
+    "shapes, not values (emb_size = y_pred.shape[-1] // 3) and keras.ops only.",
+)
 
 _explain_alpha_error = explain_when(
     TypeError,
@@ -304,11 +345,7 @@ def _check_gradient_exists(triplet_loss) -> None:
     y_pred = np.concatenate([base, base, base], axis=1)
     (grad,), _ = gradients(lambda t: _call_on(triplet_loss, t, _SAME_POINT_HINT), [y_pred])
     if grad is None:
-        raise AssertionError(
-            "Keras cannot compute the gradient of your loss: it leaves the tensor world (numpy "
-            "functions, .numpy(), float(...)). Write it with keras.ops only: ops.sum, "
-            "ops.square, ops.maximum."
-        )
+        raise AssertionError(_NUMPY_DETOUR)
     if not np.all(np.isfinite(grad)):
         raise AssertionError(
             "Your loss values are right, but its gradient is NaN when anchor = positive = "

@@ -243,10 +243,12 @@ def _check_gradients(siamese, embedding_model, images, emb_size: int) -> None:
 
         def through_network(mix=mix, part=part):
             out = call_learner(siamese, "Siamese network", images, training=False)
-            return keras.ops.sum(out[:, part] * mix)
+            return keras.ops.sum(keras.ops.multiply(out[:, part], mix))  # mix: numpy
 
         def through_model(mix=mix, j=j):
-            return keras.ops.sum(embedding_model(images[j], training=False) * mix)
+            return keras.ops.sum(
+                keras.ops.multiply(embedding_model(images[j], training=False), mix)
+            )
 
         _, got = gradients(through_network, variables=weights)
         _, expected = gradients(through_model, variables=weights)
