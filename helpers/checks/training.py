@@ -214,6 +214,10 @@ def _compile(compile_siamese, model, alpha, learning_rate) -> keras.Model:
             "compile_siamese returned another model: compile the network it is given, "
             "siamese.compile(...), so that the notebook's siamese is the one that trains."
         )
+    if keras.backend.backend() == "torch" and (model.steps_per_execution or 1) != 1:
+        raise AssertionError(
+            "On the PyTorch backend fit refuses steps_per_execution > 1: leave it out of compile."
+        )
     if not getattr(model, "compiled", False) or getattr(model, "optimizer", None) is None:
         raise AssertionError(
             "After compile_siamese the network is not compiled: call "
@@ -224,7 +228,9 @@ def _compile(compile_siamese, model, alpha, learning_rate) -> keras.Model:
 
 def _check_optimizer(model, learning_rate: float) -> None:
     optimizer = model.optimizer
-    if type(optimizer) is not keras.optimizers.Adam:
+    # plain Adam, not a subclass such as AdamW (on PyTorch, Adam objects are of a backend
+    # subclass also named Adam)
+    if not isinstance(optimizer, keras.optimizers.Adam) or type(optimizer).__name__ != "Adam":
         raise AssertionError(
             f"The network was compiled with {type(optimizer).__name__}; the lesson trains with "
             "plain Adam: optimizer=keras.optimizers.Adam(learning_rate=learning_rate)."
