@@ -263,11 +263,11 @@ def render_readme(text: str, results: dict) -> str:
     """README text with every marked block replaced by its renderer's output."""
     for name, render in RENDERERS.items():
         pattern = re.compile(
-            rf"(<!-- results:{name} -->\n).*?(\n<!-- /results:{name} -->)", flags=re.DOTALL
+            rf"(<!-- results:{name} -->\n)(?:.*?\n)?(<!-- /results:{name} -->)", flags=re.DOTALL
         )
         if not pattern.search(text):
             raise ValueError(f"README.md has no <!-- results:{name} --> block")
-        text = pattern.sub(lambda m, r=render: m.group(1) + r(results) + m.group(2), text)
+        text = pattern.sub(lambda m, r=render: m.group(1) + r(results) + "\n" + m.group(2), text)
     return text
 
 
