@@ -41,6 +41,13 @@ def exercise_cell(nb: dict, grade_id: str) -> dict:
     raise LookupError(f"no cell with grade_id {grade_id!r}")
 
 
+def hidden_tests(notebook: str, grade_id: str) -> str:
+    """The code between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS`` of a cell."""
+    cell = source(exercise_cell(load(notebook), grade_id))
+    begin, end = cell.index("### BEGIN HIDDEN TESTS"), cell.index("### END HIDDEN TESTS")
+    return cell[begin:end]
+
+
 def solution_namespace(notebook: str, grade_id: str, namespace: dict) -> dict:
     """Execute only the function definitions of an exercise cell, as the solution wrote them."""
     tree = ast.parse(source(exercise_cell(load(notebook), grade_id)))

@@ -10,7 +10,7 @@ import pytest
 
 import helpers
 from helpers import checks
-from notebook_tools import exercise_cell, load, source
+from notebook_tools import hidden_tests
 
 
 # ----------------------------------------------------------------------------- right answers
@@ -196,12 +196,6 @@ def test_wrong_answers_are_rejected_with_their_mistake(answer):
         checks.check_precision_at_1(answer)
 
 
-def hidden_tests() -> str:
-    cell = source(exercise_cell(load("08_model_training.ipynb"), "check_ex8_2_precision_at_1"))
-    begin, end = cell.index("### BEGIN HIDDEN TESTS"), cell.index("### END HIDDEN TESTS")
-    return cell[begin:end]
-
-
 @pytest.mark.parametrize("answer", RIGHT + list(WRONG), ids=lambda f: f.__name__)
 def test_the_self_check_agrees_with_the_grader(answer):
     """Full marks (self-check and hidden tests pass) exactly when the self-check says so."""
@@ -214,6 +208,8 @@ def test_the_self_check_agrees_with_the_grader(answer):
         return True
 
     self_check = passes("checks.check_precision_at_1(precision_at_1)")
-    grader = self_check and passes(hidden_tests())
+    grader = self_check and passes(
+        hidden_tests("08_model_training.ipynb", "check_ex8_2_precision_at_1")
+    )
     assert self_check == grader
     assert self_check == (answer in RIGHT)

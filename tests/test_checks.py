@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 import helpers
 from backend_tools import only_on
 from helpers import checks
+from helpers.checks import _references as references
 from helpers.checks import batches as batch_checks
 from helpers.checks import loss as loss_checks
 from helpers.checks import plots as plot_checks
@@ -1109,11 +1110,11 @@ def test_triplet_loss_chains_the_learners_error():
 def test_reference_loss_matches_hand_computed_values():
     # a = p = (1, 1), n = (0, 0): ||a-p||^2 = 0, ||a-n||^2 = 2 (summed), mean would give 1
     y_pred = np.array([[1.0, 1.0, 1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 3.0, 4.0, 0.0, 0.0]])
-    assert np.allclose(loss_checks._reference_loss(y_pred, 3.0), [1.0, 28.0])
-    assert np.allclose(loss_checks._reference_loss(y_pred, 0.2), [0.0, 25.2])
-    assert np.allclose(loss_checks._reference_loss(y_pred, 3.0, distance="mean"), [2.0, 15.5])
-    assert np.allclose(loss_checks._reference_loss(y_pred, 0.2, distance="norm"), [0.0, 5.2])
-    assert np.allclose(loss_checks._reference_loss(y_pred, 0.2, clamp=False), [-1.8, 25.2])
+    assert np.allclose(references.reference_loss(y_pred, 3.0), [1.0, 28.0])
+    assert np.allclose(references.reference_loss(y_pred, 0.2), [0.0, 25.2])
+    assert np.allclose(references.reference_loss(y_pred, 3.0, distance="mean"), [2.0, 15.5])
+    assert np.allclose(references.reference_loss(y_pred, 0.2, distance="norm"), [0.0, 5.2])
+    assert np.allclose(references.reference_loss(y_pred, 0.2, clamp=False), [-1.8, 25.2])
 
 
 def test_reference_loss_matches_a_brute_force_loop():
@@ -1124,7 +1125,7 @@ def test_reference_loss_matches_a_brute_force_loop():
         pos = sum((a[k] - p[k]) ** 2 for k in range(5))
         neg = sum((a[k] - n[k]) ** 2 for k in range(5))
         expected.append(max(pos - neg + 0.2, 0.0))
-    assert np.allclose(loss_checks._reference_loss(y_pred, 0.2), expected)
+    assert np.allclose(references.reference_loss(y_pred, 0.2), expected)
     # the batch mixes triplets with a zero and a positive loss, so that a missing max shows
     assert 5 < np.sum(np.array(expected) == 0) < 35  # exact: max(..., 0.0) returns 0.0 itself
 
@@ -1142,9 +1143,7 @@ def finite_difference_gradient(func, x, step=1e-6):
 
 def test_reference_gradient_matches_finite_differences():
     y_pred = loss_checks._gradient_batch().astype(np.float64)
-    expected = finite_difference_gradient(
-        lambda y: loss_checks._reference_loss(y, 0.2).sum(), y_pred
-    )
+    expected = finite_difference_gradient(lambda y: references.reference_loss(y, 0.2).sum(), y_pred)
     # the batch keeps every triplet 0.01 away from the hinge, so a step of 1e-6 never crosses
     # it; central differences of a quadratic are exact up to rounding (~1e-10 here)
     np.testing.assert_allclose(loss_checks._reference_gradient(y_pred, 0.2), expected, atol=1e-6)
@@ -1155,7 +1154,7 @@ def test_reference_gradient_matches_finite_differences():
 
 def test_gradient_batch_mixes_active_and_easy_triplets():
     y_pred = loss_checks._gradient_batch()
-    losses = loss_checks._reference_loss(y_pred, 0.2)
+    losses = references.reference_loss(y_pred, 0.2)
     assert 3 <= np.sum(losses > 0) <= len(losses) - 3  # so that a missing term shows
 
 
@@ -1164,7 +1163,7 @@ def test_reference_training_step_matches_finite_differences():
 
     def mean_loss(k, b):
         y_pred = np.concatenate([x.astype(np.float64) @ k + b for x in images], axis=1)
-        return loss_checks._reference_loss(y_pred, 0.2).mean()
+        return references.reference_loss(y_pred, 0.2).mean()
 
     loss, new_kernel, new_bias = loss_checks._reference_step(images, kernel, bias)
     k64, b64 = kernel.astype(np.float64), bias.astype(np.float64)
@@ -1175,7 +1174,7 @@ def test_reference_training_step_matches_finite_differences():
     np.testing.assert_allclose(new_kernel, k64 - 0.1 * grad_kernel, atol=1e-7)
     np.testing.assert_allclose(new_bias, b64 - 0.1 * grad_bias, atol=1e-7)
     y_pred = np.concatenate([x @ kernel + bias for x in images], axis=1)
-    hinge = loss_checks._reference_loss(y_pred, 0.2, clamp=False)
+    hinge = references.reference_loss(y_pred, 0.2, clamp=False)
     assert 2 <= np.sum(hinge > 0) <= 6  # the step sees active and easy triplets
     assert np.all(np.abs(hinge) > 0.01)  # and none so close to 0 that rounding could flip it
 

@@ -20,6 +20,7 @@ import keras
 import numpy as np
 
 from .._validation import error_text
+from ._references import DISTANCES, reference_loss
 from ._shared import (
     ROLES,
     autodiff_available,
@@ -37,12 +38,6 @@ _ATOL = 1e-5
 _FORMULA = "max(‖a−p‖² − ‖a−n‖² + alpha, 0)"
 
 #: How the distance between two embeddings is reduced over the embedding dimension.
-_DISTANCES = {
-    "squared": lambda d: np.sum(d**2, axis=-1),
-    "mean": lambda d: np.mean(d**2, axis=-1),
-    "norm": lambda d: np.sqrt(np.sum(d**2, axis=-1)),
-    "abs": lambda d: np.sum(np.abs(d), axis=-1),
-}
 
 _MISTAKES = {
     "mean": (
@@ -70,21 +65,6 @@ _MISTAKES = {
     ),
     "no_alpha": "you forgot to add the margin alpha: pos_dist - neg_dist + alpha",
 }
-
-
-def _reference_loss(
-    y_pred: np.ndarray, alpha: float, *, distance="squared", swapped=False, clamp=True, margin=True
-) -> np.ndarray:
-    """FaceNet's triplet loss in numpy, or one of its classic mistakes."""
-    y_pred = np.asarray(y_pred, np.float64)
-    emb = y_pred.shape[-1] // 3
-    anchor, positive, negative = y_pred[:, :emb], y_pred[:, emb : 2 * emb], y_pred[:, 2 * emb :]
-    pos_dist = _DISTANCES[distance](anchor - positive)
-    neg_dist = _DISTANCES[distance](anchor - negative)
-    if swapped:
-        pos_dist, neg_dist = neg_dist, pos_dist
-    loss = pos_dist - neg_dist + (alpha if margin else 0.0)
-    return np.maximum(loss, 0.0) if clamp else loss
 
 
 def _triplet_batch(emb_size: int, batch: int, seed: int) -> np.ndarray:
@@ -218,10 +198,10 @@ def _check_loss_shape(out: np.ndarray, y_pred: np.ndarray, alpha: float) -> None
 
 
 def _scalar_loss_message(value: float, y_pred: np.ndarray, alpha: float) -> str:
-    correct = _reference_loss(y_pred, alpha)
+    correct = reference_loss(y_pred, alpha)
     whole = y_pred.reshape(1, -1, 3, y_pred.shape[-1] // 3).transpose(0, 2, 1, 3)
     whole = whole.reshape(1, -1)  # every triplet's [a | p | n] as one long row
-    if np.isclose(value, _reference_loss(whole, alpha)[0], rtol=1e-4):
+    if np.isclose(value, reference_loss(whole, alpha)[0], rtol=1e-4):
         what = (
             "you summed the squared differences over the whole batch (no axis): sum over the "
             "embedding dimension only, ops.sum(..., axis=-1)"
@@ -239,14 +219,14 @@ def _scalar_loss_message(value: float, y_pred: np.ndarray, alpha: float) -> str:
 
 
 def _check_loss_values(out: np.ndarray, y_pred: np.ndarray, alpha: float) -> None:
-    if np.allclose(out, _reference_loss(y_pred, alpha), rtol=1e-4, atol=_ATOL):
+    if np.allclose(out, reference_loss(y_pred, alpha), rtol=1e-4, atol=_ATOL):
         return
     if np.allclose(out, alpha, rtol=1e-4, atol=_ATOL):
         raise AssertionError(
             f"Your loss is {alpha} for every triplet, as if all embeddings were zero: you used "
             "y_true, which is only a dummy target of zeros. The embeddings are in y_pred."
         )
-    reference = _reference_loss(y_pred, alpha)
+    reference = reference_loss(y_pred, alpha)
     easy = reference == 0  # exact: np.maximum returns the 0.0 itself
     if (
         easy.any()
@@ -276,7 +256,7 @@ def _check_loss_values(out: np.ndarray, y_pred: np.ndarray, alpha: float) -> Non
 
 def _loss_variants() -> Iterator[tuple[list[str], dict]]:
     """Every combination of classic mistakes, with the options that reproduce it."""
-    flags = product(_DISTANCES, (False, True), (True, False), (True, False))
+    flags = product(DISTANCES, (False, True), (True, False), (True, False))
     for distance, swapped, clamp, margin in flags:
         mistakes = [distance] if distance != "squared" else []
         mistakes += ["swapped"] * swapped + ["no_max"] * (not clamp) + ["no_alpha"] * (not margin)
@@ -286,7 +266,7 @@ def _loss_variants() -> Iterator[tuple[list[str], dict]]:
 def _identify_mistakes(out: np.ndarray, y_pred: np.ndarray, alpha: float) -> list[str]:
     """The smallest combination of classic mistakes that reproduces ``out``, if any."""
     for mistakes, options in sorted(_loss_variants(), key=lambda variant: len(variant[0])):
-        reference = _reference_loss(y_pred, alpha, **options)
+        reference = reference_loss(y_pred, alpha, **options)
         if mistakes and np.allclose(out, reference, rtol=1e-4, atol=_ATOL):
             return mistakes
     return []
@@ -296,9 +276,9 @@ def _check_alpha(triplet_loss) -> None:
     y_pred = _triplet_batch(64, 16, seed=1)
     for alpha in (0.5, 1.0):
         out = _run_loss(triplet_loss, y_pred, f"it was called with alpha={alpha}", alpha=alpha)
-        if np.allclose(out, _reference_loss(y_pred, alpha), rtol=1e-4, atol=_ATOL):
+        if np.allclose(out, reference_loss(y_pred, alpha), rtol=1e-4, atol=_ATOL):
             continue
-        if np.allclose(out, _reference_loss(y_pred, 0.2), rtol=1e-4, atol=_ATOL):
+        if np.allclose(out, reference_loss(y_pred, 0.2), rtol=1e-4, atol=_ATOL):
             raise AssertionError(
                 f"With alpha={alpha} your loss is the same as with alpha=0.2: use the alpha "
                 "argument instead of a fixed 0.2."
@@ -309,7 +289,7 @@ def _check_alpha(triplet_loss) -> None:
         )
     y_pred = _triplet_batch(64, 12, seed=2)
     out = _run_loss(triplet_loss, y_pred, "it was called without alpha")
-    if not np.allclose(out, _reference_loss(y_pred, 0.2), rtol=1e-4, atol=_ATOL):
+    if not np.allclose(out, reference_loss(y_pred, 0.2), rtol=1e-4, atol=_ATOL):
         raise AssertionError(
             "Called without alpha, your loss should use the default margin 0.2: keep the "
             "signature def triplet_loss(y_true, y_pred, alpha=0.2)."
@@ -331,7 +311,7 @@ def _check_emb_size(triplet_loss) -> None:
                 f"{emb_size}-dimensional ones ({exc}): {fix}"
             ) from exc.__cause__
         if out.shape != (batch,) or not np.allclose(
-            out, _reference_loss(y_pred, 0.2), rtol=1e-4, atol=_ATOL
+            out, reference_loss(y_pred, 0.2), rtol=1e-4, atol=_ATOL
         ):
             raise AssertionError(
                 f"Your triplet_loss is right for 64-dimensional embeddings but wrong for "
@@ -380,7 +360,7 @@ def _reference_gradient(y_pred: np.ndarray, alpha: float, *, cut: str | None = N
     y_pred = np.asarray(y_pred, np.float64)
     emb = y_pred.shape[-1] // 3
     anchor, positive, negative = y_pred[:, :emb], y_pred[:, emb : 2 * emb], y_pred[:, 2 * emb :]
-    active = (_reference_loss(y_pred, alpha) > 0)[:, None]
+    active = (reference_loss(y_pred, alpha) > 0)[:, None]
     from_pos = (2 * (anchor - positive), -2 * (anchor - positive), 0 * negative)
     from_neg = (-2 * (anchor - negative), 0 * positive, 2 * (anchor - negative))
     parts = [
@@ -469,7 +449,7 @@ def _reference_step(images, kernel, bias, alpha: float = 0.2):
     grad_e = [grad_y[:, k * emb : (k + 1) * emb] for k in range(3)]
     grad_kernel = sum(x.astype(np.float64).T @ g for x, g in zip(images, grad_e, strict=True))
     grad_bias = sum(g.sum(axis=0) for g in grad_e)
-    loss = float(_reference_loss(y_pred, alpha).mean())
+    loss = float(reference_loss(y_pred, alpha).mean())
     return (
         loss,
         kernel - _STEP_LEARNING_RATE * grad_kernel,
@@ -720,7 +700,7 @@ def _own_triplet_loss_is_wrong(triplet_loss, y_pred: np.ndarray, alpha: float, o
         return True
     theirs = np.asarray(theirs, np.float64)
     right = theirs.shape == out.shape and np.allclose(
-        theirs, _reference_loss(y_pred, alpha), rtol=1e-4, atol=_ATOL
+        theirs, reference_loss(y_pred, alpha), rtol=1e-4, atol=_ATOL
     )
     return not right and theirs.shape == out.shape and np.allclose(out, theirs, rtol=1e-4)
 
@@ -730,7 +710,7 @@ def _check_call(loss_class: type, triplet_loss) -> None:
     y_pred = _triplet_batch(8, 10, seed=21)
     shown = f"{loss_class.__name__}(alpha={_MARGIN})"
     out = _run_call(_make(loss_class, alpha=_MARGIN), triplet_loss, y_pred, shown)
-    correct = _reference_loss(y_pred, _MARGIN)
+    correct = reference_loss(y_pred, _MARGIN)
     if out.size == 1 and out.ndim <= 1:
         value = float(out.ravel()[0])
         how = (
@@ -757,7 +737,7 @@ def _check_call(loss_class: type, triplet_loss) -> None:
         loss = _make(loss_class, **kwargs)
         shown = f"{loss_class.__name__}({'' if alpha is None else f'alpha={alpha}'})"
         out = _run_call(loss, triplet_loss, y_pred, shown) if alpha != _MARGIN else out
-        if np.allclose(out, _reference_loss(y_pred, margin), rtol=1e-4, atol=_ATOL):
+        if np.allclose(out, reference_loss(y_pred, margin), rtol=1e-4, atol=_ATOL):
             continue
         _explain_wrong_call(loss_class, triplet_loss, y_pred, out, alpha, margin)
 
@@ -776,7 +756,7 @@ def _explain_wrong_call(loss_class, triplet_loss, y_pred, out, alpha, margin) ->
             "signature def __init__(self, alpha=0.2, name=..., **kwargs)."
         )
     for other in {_DEFAULT_MARGIN, _MARGIN} - {margin}:
-        if np.allclose(out, _reference_loss(y_pred, other), rtol=1e-4, atol=_ATOL):
+        if np.allclose(out, reference_loss(y_pred, other), rtol=1e-4, atol=_ATOL):
             raise AssertionError(
                 f"{name}(alpha={alpha}) computes the loss with the margin {other}: your call "
                 f"ignores self.alpha. Return triplet_loss(y_true, y_pred, alpha=self.alpha)."
@@ -784,7 +764,7 @@ def _explain_wrong_call(loss_class, triplet_loss, y_pred, out, alpha, margin) ->
     raise AssertionError(
         f"{name}(alpha={alpha}).call gives {np.round(out[:3], 4).tolist()} on the first three "
         f"triplets where FaceNet's {_FORMULA} gives "
-        f"{np.round(_reference_loss(y_pred, margin)[:3], 4).tolist()}: return "
+        f"{np.round(reference_loss(y_pred, margin)[:3], 4).tolist()}: return "
         "triplet_loss(y_true, y_pred, alpha=self.alpha)."
     )
 
@@ -911,7 +891,7 @@ def _check_save_and_reload(loss_class: type, triplet_loss) -> None:
     y_pred = _triplet_batch(8, 10, seed=22)
     out = _run_call(loss, triplet_loss, y_pred, f"The reloaded {loss_class.__name__}")
     if out.shape != (len(y_pred),) or not np.allclose(
-        out, _reference_loss(y_pred, _MARGIN), rtol=1e-4, atol=_ATOL
+        out, reference_loss(y_pred, _MARGIN), rtol=1e-4, atol=_ATOL
     ):
         raise AssertionError(
             f"The reloaded {loss_class.__name__} computes other losses than the one that was "

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ._references import brute_force_p_at_1
 from ._shared import call_learner, passed, require_function
 
 NAME = "precision_at_1"
@@ -32,15 +33,6 @@ MEMORY_BLOCKS = 8
 #: allocator's own bookkeeping may add. It catches what tracemalloc cannot see: a whole matrix
 #: built by TensorFlow or keras.ops (their buffers are not numpy's).
 RSS_SLACK = 48 * 2**20
-
-
-def _brute_force_p_at_1(query, query_labels, ref, ref_labels) -> float:
-    """One query at a time: the nearest reference by the smallest squared distance."""
-    hits = 0
-    for q, label in zip(query, query_labels, strict=True):
-        nearest = int(np.argmin(((ref - q) ** 2).sum(axis=1)))
-        hits += int(ref_labels[nearest] == label)
-    return hits / len(query)
 
 
 def _run(precision_at_1, *args, chunk_size: int) -> float:
@@ -121,7 +113,7 @@ def _check_random(precision_at_1) -> None:
     rng = np.random.default_rng(0)
     query, ref = rng.normal(size=(41, 5)), rng.normal(size=(60, 5))
     query_labels, ref_labels = rng.integers(0, 3, 41), rng.integers(0, 3, 60)
-    expected = _brute_force_p_at_1(query, query_labels, ref, ref_labels)
+    expected = brute_force_p_at_1(query, query_labels, ref, ref_labels)
     for chunk_size in (1000, 41, 7, 1):  # 7 does not divide 41: the last chunk is short
         args = (query, query_labels, ref, ref_labels)
         if abs(_run(precision_at_1, *args, chunk_size=chunk_size) - expected) > 1e-9:
