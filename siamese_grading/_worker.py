@@ -205,7 +205,8 @@ def run(job: dict) -> int:
         if sandbox is not None:
             _seal(client, kernel_pid, job["connection_file"], deadline)
         report.write("ready", kernel_cpu=process_cpu(kernel_pid), cpu_pid=kernel_pid)
-        cells = _Cells(client, nb, report, kernel_pid, deadline)
+        judges = {int(index): grade_id for index, grade_id in (job.get("judges") or {}).items()}
+        cells = _Cells(client, nb, report, kernel_pid, deadline, judges)
         reason = cells.run(limits.cell_limit, job.get("stop_after"))
     except Exception as error:  # kernel failed to start, or nbclient gave up
         reason = "dead" if isinstance(error, DeadKernelError) else "failed"
@@ -301,9 +302,12 @@ def _cpu_seconds() -> tuple[float, float]:
 class _Cells:
     """Runs the code cells of one notebook in order and reports each one."""
 
-    def __init__(self, client: CappedClient, nb, report: Report, kernel_pid, deadline: float):
+    def __init__(
+        self, client: CappedClient, nb, report: Report, kernel_pid, deadline: float, judges=None
+    ):
         self.client, self.nb, self.report = client, nb, report
         self.kernel_pid, self.deadline = kernel_pid, deadline
+        self.judges: dict[int, str] = judges or {}
 
     def run(self, cell_limit: float, stop_after: int | None) -> str:
         """Run the cells up to ``stop_after`` (None: all); return why it stopped."""
@@ -330,7 +334,22 @@ class _Cells:
                 self._report(cell, index, start, "dead")
                 return "dead"
             self._report(cell, index, start, *_reply_status(client.last_reply))
+            if index in self.judges:
+                verdict = self._judge(index, cell_limit)
+                if verdict in ("timeout", "dead"):
+                    return verdict
         return "done"
+
+    def _judge(self, index: int, cell_limit: float) -> str:
+        """Decide the exercise of check cell ``index`` here, asking the kernel for data only."""
+        from siamese_grading.judges import judge  # numpy: only notebooks with a judge need it
+        from siamese_grading.remote import Remote
+
+        limit = min(cell_limit, max(0.0, self.deadline - time.monotonic()))
+        remote = Remote(_RequestChannel(self.client, time.monotonic() + limit))
+        verdict = judge(self.judges[index], remote)
+        self.report.write("judge", index=index, grade_id=self.judges[index], **verdict)
+        return verdict["status"]
 
     def _report(self, cell, index: int, start, status: str, ename=None, evalue=None) -> None:
         cpu = process_cpu(self.kernel_pid)
@@ -345,6 +364,48 @@ class _Cells:
             execution_count=cell.get("execution_count"),
             outputs=cell.get("outputs", []),
         )
+
+
+class _RequestChannel:
+    """Runs one request of a judge in the kernel and returns the IOPub messages it caused."""
+
+    #: Bytes of the kernel's other output kept per request (the reply is always kept).
+    MAX_OTHER_OUTPUT = 2**20
+
+    def __init__(self, client: NotebookClient, deadline: float):
+        self.client, self.deadline = client, deadline
+
+    def __call__(self, code: str) -> list[dict]:
+        from siamese_grading.remote import REPLY_MIME, KernelGone, RequestTimeout
+
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise RequestTimeout()
+        kept: list[dict] = []
+        other = 0
+
+        def keep(msg: dict) -> None:
+            nonlocal other
+            data = (msg.get("content") or {}).get("data") or {}
+            if msg.get("msg_type") == "display_data" and REPLY_MIME in data:
+                kept.append(msg)
+            elif other < self.MAX_OTHER_OUTPUT:
+                other += _content_size(msg.get("content") or {})
+
+        km = self.client.km
+        try:
+            run_sync(self.client.kc.execute_interactive)(
+                code, store_history=False, allow_stdin=False, timeout=left, output_hook=keep
+            )
+        except TimeoutError:
+            alive = run_sync(km.is_alive)()
+            if alive:
+                run_sync(km.interrupt_kernel)()
+                raise RequestTimeout() from None
+            raise KernelGone() from None
+        if not run_sync(km.is_alive)():
+            raise KernelGone()
+        return kept
 
 
 def _reply_status(reply: dict | None) -> tuple[str, str | None, str | None]:

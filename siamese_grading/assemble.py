@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from .judges import JUDGES
 from .nbtools import (
     BEGIN_SOLUTION,
     METADATA_KEY,
@@ -95,6 +96,10 @@ class Assembled:
         Index of each solution cell in ``nb`` -> :class:`ExerciseCode`.
     secret : set of int
         Cells whose outputs are never shown (they hold hidden tests).
+    judges : dict
+        Index of each self-check cell whose exercise a judge decides -> its
+        grade_id (:data:`~siamese_grading.judges.JUDGES`). Such a cell runs in the
+        kernel without its hidden tests: they live in the judge.
     """
 
     nb: NotebookNode
@@ -103,6 +108,7 @@ class Assembled:
     missing: dict[str, str] = field(default_factory=dict)
     code: dict[int, ExerciseCode] = field(default_factory=dict)
     secret: set[int] = field(default_factory=set)
+    judges: dict[int, str] = field(default_factory=dict)
 
 
 def assemble(source: NotebookNode, submission: NotebookNode) -> Assembled:
@@ -138,6 +144,10 @@ def assemble(source: NotebookNode, submission: NotebookNode) -> Assembled:
             learner = code.learner_source
             result.shown.append(learner if learner is not None else released or "")
             continue
+        grade_id = nbgrader_meta(cell).get("grade_id")
+        if nbgrader_meta(cell).get("grade") and grade_id in JUDGES:
+            result.judges[index] = grade_id
+            full = strip_hidden_tests(full)[0]  # the judge holds them
         nb.cells.append(new_code_cell(full))
         result.shown.append(released if released is not None else HIDDEN_CELL)
     for exercise in find_exercises(source):

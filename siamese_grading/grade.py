@@ -327,6 +327,7 @@ def _run_tasks(tasks: list[_Task], settings: _Settings) -> list[NotebookResult]:
                 settings.limits,
                 last_check=max(task.ready.check_cells.values(), default=-1),
                 sandbox=settings.sandbox,
+                judges=task.ready.judges,
             ): task
             for task in tasks
         }
@@ -450,6 +451,8 @@ def _verdict(
     status, message = _status(run.cells.get(index), limits)
     if status == "not-run":
         status, message = _not_run(run, limits, ready)
+    if status == "passed" and index in ready.judges:
+        status, message = _judged(run.judges.get(index), limits)
     own = run.cells.get(ex.solution_index) if ex.solution_index is not None else None
     if status in ("failed", "error") and own is not None and own.get("status") == "error":
         evalue = first_line(own.get("evalue"))  # the cause, rather than the check's NameError
@@ -483,6 +486,22 @@ def _status(record: dict | None, limits: Limits) -> tuple[str, str]:
             return "failed", message or "AssertionError"
         return "error", f"{ename}: {message}" if message else ename
     return "not-run", ""
+
+
+def _judged(verdict: dict | None, limits: Limits) -> tuple[str, str]:
+    """(status, message) from the judge of an exercise whose self-check ran without error.
+
+    The judge decides (:mod:`.judges`): the kernel's own run of the self-check can
+    only take points away, never give them.
+    """
+    if verdict is None:
+        return "error", "the grader could not check this exercise: the notebook stopped first"
+    status, message = str(verdict.get("status")), first_line(verdict.get("message"))
+    if status == "dead":
+        return "error", message
+    if status == "timeout":
+        return "timeout", f"{message} ({limits.cell_limit:g} s)"
+    return (status, message) if status in ("passed", "failed", "error") else ("error", message)
 
 
 def _not_run(run: RunResult, limits: Limits, ready: Assembled) -> tuple[str, str]:

@@ -73,9 +73,13 @@ class RunResult:
         ``cpu_worker``, ``cpu_kernel`` (all of it), ``cpu_kernel_start`` and ``cpu_cells``.
     log_tail : str
         The last few KB the worker and kernel wrote to stderr (for diagnosis).
+    judges : dict
+        Check cell index -> the verdict of its judge (status, message, requests,
+        seconds), for the exercises decided in the worker (:mod:`.judges`).
     """
 
     cells: dict[int, dict] = field(default_factory=dict)
+    judges: dict[int, dict] = field(default_factory=dict)
     end: dict | None = None
     killed: bool = False
     times: dict[str, float] = field(default_factory=dict)
@@ -89,6 +93,7 @@ def run_notebook(
     *,
     last_check: int | None = None,
     sandbox: Sandbox | None = None,
+    judges: dict[int, str] | None = None,
 ) -> RunResult:
     """Execute ``nb`` in a fresh kernel (sandboxed); never raises on its cells.
 
@@ -106,6 +111,9 @@ def run_notebook(
         the cells after it are not run. None: run them all.
     sandbox : Sandbox, optional
         Where the kernel runs; required when ``limits.sandbox`` is True.
+    judges : dict, optional
+        Check cell index -> grade_id of its judge (:data:`.judges.JUDGES`): after
+        that cell, the worker decides the exercise by asking the kernel for data.
 
     Returns
     -------
@@ -148,6 +156,7 @@ def run_notebook(
             "limits": limits.to_json(),
             "sandbox": sandbox.to_json() if sandbox is not None else None,
             "stop_after": stop_after,
+            "judges": {str(index): grade_id for index, grade_id in (judges or {}).items()},
         }
         (control / "job.json").write_text(json.dumps(job), encoding="utf-8")
         return _supervise(control, limits.timeout + GRACE_S)
@@ -260,6 +269,8 @@ def _result(records: list[dict], killed: bool, spawned: float, log_tail: str) ->
         stamps.setdefault(event, record.get("time"))
         if event == "cell":
             result.cells[int(record["index"])] = record
+        elif event == "judge":
+            result.judges[int(record["index"])] = record
         elif event == "end":
             result.end = record
     start, ready = stamps.get("start"), stamps.get("ready")
