@@ -47,34 +47,62 @@ MAX_ERROR_CHARS = 500
 #: dtype kinds a reply may hold: bool, integers, floats (no objects, strings or structures).
 ARRAY_KINDS = frozenset("biuf")
 
-#: Run in the kernel; ``{args}``, ``{name}`` and ``{nonce}`` are filled in by request_code.
+#: Deepest nesting of lists and dicts in a reply, and most values in one reply.
+MAX_DEPTH, MAX_ITEMS = 6, 10_000
+
+#: Run in the kernel; filled in by request_code. ``target`` is the learner's global
+#: function, a probe (grader-written code run with the kernel's namespace), or ``next``
+#: on a generator that an earlier request kept.
 _REQUEST = """
 def _grader_request():
     import base64, io, sys
     import numpy as np
     from IPython.display import display
 
-    def load(text):
-        return np.load(io.BytesIO(base64.b64decode(text)), allow_pickle=False)
+    kept = globals().setdefault("_grader_kept", {{}})
 
-    def dump(value):
-        if value is None:
-            return None
+    def load(value):
+        if isinstance(value, dict) and "npy" in value:
+            return np.load(io.BytesIO(base64.b64decode(value["npy"])), allow_pickle=False)
+        if isinstance(value, dict) and "rng" in value:
+            return np.random.default_rng(value["rng"])
+        if isinstance(value, dict) and "kept" in value:
+            return kept[value["kept"]]
+        if isinstance(value, dict) and "list" in value:
+            return [load(v) for v in value["list"]]
+        if isinstance(value, dict) and "tuple" in value:
+            return tuple(load(v) for v in value["tuple"])
+        return value
+
+    def dump(value, keep):
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        if isinstance(value, (list, tuple)):
+            return {{"list": [dump(v, keep) for v in value]}}
+        if isinstance(value, dict):
+            return {{"dict": {{str(k): dump(v, keep) for k, v in value.items()}}}}
+        if keep:
+            kept[keep] = value
+            return {{"kept": keep}}
         keras = sys.modules.get("keras")
-        if keras is not None:
+        if keras is not None and not isinstance(value, np.ndarray):
             try:
                 value = keras.ops.convert_to_numpy(value)
             except Exception:
                 pass
         array = np.asarray(value)
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"returned a {{type(value).__name__}}, not numbers")
         buffer = io.BytesIO()
         np.save(buffer, array, allow_pickle=False)
-        return base64.b64encode(buffer.getvalue()).decode("ascii")
+        return {{"npy": base64.b64encode(buffer.getvalue()).decode("ascii")}}
 
     reply = {{"nonce": {nonce!r}}}
     try:
-        function = globals()[{name!r}]
-        reply["value"] = dump(function(*[load(a) for a in {args!r}]))
+        {target}
+        args = [load(a) for a in {args!r}]
+        kwargs = {{k: load(v) for k, v in {kwargs!r}.items()}}
+        reply["value"] = dump(target(*args, **kwargs), {keep!r})
         reply["ok"] = True
     except BaseException as error:
         reply.update(ok=False, ename=type(error).__name__, evalue=str(error)[:{limit}])
@@ -84,6 +112,27 @@ def _grader_request():
 _grader_request()
 del _grader_request
 """
+_CALL = "target = globals()[{name!r}]"
+_PROBE = (
+    "probe_namespace = {{}}\n"
+    "        exec({code!r}, probe_namespace)\n"
+    "        target = lambda *a, **k: probe_namespace['probe'](globals(), *a, **k)"
+)
+_NEXT = "target = lambda handle: next(handle)"
+
+
+class Generator:
+    """An argument that the kernel turns into ``np.random.default_rng(seed)``."""
+
+    def __init__(self, seed: int):
+        self.seed = int(seed)
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A value that stays in the kernel (e.g. a generator), named by a request's ``keep``."""
+
+    key: str
 
 
 class ProtocolError(ValueError):
@@ -100,9 +149,9 @@ class Raised:
 
 @dataclass(frozen=True)
 class Reply:
-    """What one request got back: a value (array or None), or what the function raised."""
+    """What one request got back: a value (see :func:`decode_value`), or what was raised."""
 
-    value: np.ndarray | None = None
+    value: Any = None
     raised: Raised | None = None
 
 
@@ -160,19 +209,91 @@ def decode_array(text: Any) -> np.ndarray:
     return array.reshape(shape, order="F" if fortran else "C")
 
 
-def request_code(name: str, args: list[Any], nonce: str) -> str:
-    """The code that calls the kernel's global ``name`` on ``args`` and sends the value back.
+def encode_argument(value: Any) -> Any:
+    """An argument of a request as JSON: plain scalars and strings as they are, arrays as npy."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Generator):
+        return {"rng": value.seed}
+    if isinstance(value, Kept):
+        return {"kept": value.key}
+    if isinstance(value, list):
+        return {"list": [encode_argument(v) for v in value]}
+    if isinstance(value, tuple):
+        return {"tuple": [encode_argument(v) for v in value]}
+    return {"npy": encode_array(value)}
+
+
+def request_code(
+    name: str | None,
+    args: list[Any],
+    nonce: str,
+    *,
+    kwargs: dict[str, Any] | None = None,
+    probe: str | None = None,
+    keep: str | None = None,
+    next_of: bool = False,
+) -> str:
+    """The code that runs one request in the kernel and sends its value back.
+
+    Exactly one target: the kernel's global function ``name``; ``probe``, the source
+    of a ``def probe(namespace, *args, **kwargs)`` run with the kernel's globals; or
+    ``next_of`` (``next`` of the kept value passed as the one argument). With ``keep``,
+    a value that is not data stays in the kernel under that key (see :class:`Kept`).
 
     Raises
     ------
     ValueError
-        If ``name`` is not a Python identifier.
+        If ``name`` is not a Python identifier, or not exactly one target is given.
     """
-    if not name.isidentifier():
+    if (name is not None) + (probe is not None) + bool(next_of) != 1:
+        raise ValueError("a request has exactly one target: name, probe or next_of")
+    if name is not None and not name.isidentifier():
         raise ValueError(f"a request calls a global function by name, got {name!r}")
-    encoded = [encode_array(a) for a in args]
+    if name is not None:
+        target = _CALL.format(name=name)
+    elif probe is not None:
+        target = _PROBE.format(code=probe)
+    else:
+        target = _NEXT
     return _REQUEST.format(
-        args=encoded, name=name, nonce=nonce, limit=MAX_ERROR_CHARS, mime=REPLY_MIME
+        target=target,
+        args=[encode_argument(a) for a in args],
+        kwargs={str(k): encode_argument(v) for k, v in (kwargs or {}).items()},
+        keep=keep,
+        nonce=nonce,
+        limit=MAX_ERROR_CHARS,
+        mime=REPLY_MIME,
+    )
+
+
+def decode_value(value: Any, depth: int = 0, budget: list[int] | None = None) -> Any:
+    """A reply's value: JSON scalars, arrays, lists and dicts of them, or :class:`Kept`.
+
+    Raises
+    ------
+    ProtocolError
+        If it is nested deeper than :data:`MAX_DEPTH`, holds more than :data:`MAX_ITEMS`
+        values, or anything else.
+    """
+    budget = [MAX_ITEMS] if budget is None else budget
+    budget[0] -= 1
+    if budget[0] < 0 or depth > MAX_DEPTH:
+        raise ProtocolError("the kernel's reply is nested too deep or holds too many values")
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        ((kind, inner),) = value.items()
+        if kind == "npy":
+            return decode_array(inner)
+        if kind == "kept" and isinstance(inner, str):
+            return Kept(inner)
+        if kind == "list" and isinstance(inner, list):
+            return [decode_value(v, depth + 1, budget) for v in inner]
+        if kind == "dict" and isinstance(inner, dict):
+            return {str(k): decode_value(v, depth + 1, budget) for k, v in inner.items()}
+    raise ProtocolError(
+        f"the kernel's reply holds a value of an unknown form ({type(value).__name__})"
     )
 
 
@@ -199,12 +320,7 @@ def parse_reply(messages: list[dict], nonce: str) -> Reply:
         if not isinstance(reply, dict) or reply.get("nonce") != nonce:
             continue
         if reply.get("ok") is True:
-            value = reply.get("value")
-            if value is None:
-                return Reply(None)
-            if len(value) > MAX_REPLY_BYTES if isinstance(value, str) else False:
-                raise ProtocolError("the kernel's reply is too large")
-            return Reply(decode_array(value))
+            return Reply(decode_value(reply.get("value")))
         if reply.get("ok") is False:
             ename, evalue = reply.get("ename"), reply.get("evalue")
             return Reply(raised=Raised(str(ename)[:100], str(evalue)[:MAX_ERROR_CHARS]))
@@ -240,8 +356,20 @@ class Remote:
         self._execute = execute
         self.requests = 0
 
-    def call(self, name: str, *args: Any) -> Reply:
-        """Call the kernel's ``name(*args)``; the value comes back as an array (or None)."""
+    def call(self, name: str, *args: Any, keep: str | None = None, **kwargs: Any) -> Reply:
+        """Call the kernel's global ``name(*args, **kwargs)``; its value comes back as data."""
+        return self._request(args, kwargs, name=name, keep=keep)
+
+    def probe(self, code: str, *args: Any, keep: str | None = None, **kwargs: Any) -> Reply:
+        """Run ``code``'s ``probe(namespace, *args, **kwargs)`` in the kernel (see request_code)."""
+        return self._request(args, kwargs, probe=code, keep=keep)
+
+    def next(self, kept: Kept) -> Reply:
+        """``next`` of a generator that stays in the kernel."""
+        return self._request((kept,), {}, next_of=True)
+
+    def _request(self, args, kwargs, **target) -> Reply:
         nonce = secrets.token_hex(8)
         self.requests += 1
-        return parse_reply(self._execute(request_code(name, list(args), nonce)), nonce)
+        code = request_code(target.pop("name", None), list(args), nonce, kwargs=kwargs, **target)
+        return parse_reply(self._execute(code), nonce)

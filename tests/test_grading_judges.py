@@ -25,13 +25,19 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
+from test_check_corpus import CELLS, notebook_namespace, with_answer
+from test_check_corpus import cell_source as corpus_cell_source
 
+from answer_corpus import ANSWERS
 from notebook_tools import load, source
 from siamese_grading import Limits, grade_submissions, release_directory
 from siamese_grading import assemble as assemble_module
 from siamese_grading.judges import JUDGES, judge
+from siamese_grading.references import reference_gradient
 from siamese_grading.remote import (
     REPLY_MIME,
+    Generator,
+    Kept,
     ProtocolError,
     Remote,
     decode_array,
@@ -42,6 +48,7 @@ from siamese_grading.remote import (
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_01 = "01_understanding_the_approach.ipynb"
+NOTEBOOK_07 = "07_the_triplet_loss.ipynb"
 
 
 def npy_text(header: bytes, body: bytes) -> str:
@@ -112,8 +119,8 @@ def test_hostile_arrays_are_refused(text, match):
 
 
 def test_a_reply_counts_only_with_its_own_nonce():
-    good = {"nonce": "abc", "ok": True, "value": encode_array(np.array(3.0))}
-    other = {**good, "nonce": "xyz", "value": encode_array(np.array(9.0))}
+    good = {"nonce": "abc", "ok": True, "value": {"npy": encode_array(np.array(3.0))}}
+    other = {**good, "nonce": "xyz", "value": {"npy": encode_array(np.array(9.0))}}
     got = parse_reply([reply_message(other), reply_message(good)], "abc")
     assert float(got.value) == 3.0
     with pytest.raises(ProtocolError, match="no reply"):
@@ -163,6 +170,15 @@ def test_the_request_code_really_calls_the_function_and_returns_its_value():
     remote = remote_for("def f(a, b):\n    return a * 2 + b\n")
     got = remote.call("f", np.arange(3.0), np.ones(3))
     assert got.value.tolist() == [1.0, 3.0, 5.0]
+    pair = remote_for("def f(n, *, scale):\n    return [np.ones(n) * scale, {'n': n}]\n")
+    assert pair.call("f", 2, scale=3.0).value == [pytest.approx(np.full(2, 3.0)), {"n": 2}]
+    stream = remote_for("def f(rng):\n    while True:\n        yield rng.integers(100)\n")
+    kept = stream.call("f", Generator(5), keep="s").value
+    assert isinstance(kept, Kept)
+    drawn = [int(stream.next(kept).value) for _ in range(3)]
+    assert drawn == np.random.default_rng(5).integers(100, size=3).tolist()
+    probe = "def probe(namespace, x):\n    return namespace['f'](x) + 1\n"
+    assert remote_for("def f(x):\n    return x * 10\n").probe(probe, 4).value == 41
     boom = remote_for("def f():\n    raise KeyError('nope')\n").call("f")
     assert boom.raised.ename == "KeyError" and "nope" in boom.raised.evalue
     assert remote_for("def f():\n    return None\n").call("f").value is None
@@ -260,10 +276,43 @@ def test_a_judge_that_breaks_costs_its_row_only(monkeypatch):
 
 
 # ----------------------------------------------------------------------------------------
+# The judges of notebooks 02-07 on the developers' answer corpus (tests/answer_corpus.py)
+# ----------------------------------------------------------------------------------------
+
+#: Exercise number -> grade_id of its self-check, for the exercises a judge decides.
+JUDGED = {"7.1": "check_ex7_1_triplet_loss"}
+CORPUS = [answer for answer in ANSWERS if answer.number in JUDGED]
+
+
+def corpus_remote(answer) -> Remote:
+    """The answer's exercise cell run in the namespace the notebook gives it, as a kernel."""
+    exercise_id, _ = CELLS[answer.number]
+    namespace = notebook_namespace(answer.notebook, answer.number)
+    if answer.extra_cell:
+        exec(answer.extra_cell, namespace)  # noqa: S102
+    exec(with_answer(corpus_cell_source(answer.notebook, exercise_id), answer.source), namespace)  # noqa: S102
+    return Remote(InProcessKernel(namespace))
+
+
+@pytest.mark.parametrize("answer", CORPUS, ids=[a.name for a in CORPUS])
+def test_the_judge_alone_gives_every_corpus_answer_its_verdict(answer):
+    """Right answers pass the judge; wrong ones fail it even without the kernel's self-check."""
+    verdict = judge(JUDGED[answer.number], corpus_remote(answer), seed=7)
+    if answer.correct:
+        assert verdict["status"] == "passed", verdict
+    else:
+        assert verdict["status"] in ("failed", "error"), verdict
+
+
+# ----------------------------------------------------------------------------------------
 # End to end: the grade no longer comes from the kernel
 # ----------------------------------------------------------------------------------------
 
-ATTACK_1_1 = """# EXERCISE 1.1 — the squared Euclidean distance
+ATTACKS = {
+    # numpy's comparisons rewritten from a class body (the screen allows `self.x = ...`)
+    NOTEBOOK_01: (
+        "1.1",
+        """# EXERCISE 1.1 — the squared Euclidean distance
 class Stand:
     self = np
     self.isclose = lambda a, b, *args, **kwargs: b not in (5.0, 12.5)
@@ -272,12 +321,29 @@ class Stand:
 
 def squared_distance(a, b):
     return np.zeros(np.shape(a)[:-1])
-"""
+""",
+    ),
+    # the course's check replaced, and np.testing's comparison with it (the hidden test's)
+    NOTEBOOK_07: (
+        "7.1",
+        """# EXERCISE 7.1 — implement the triplet loss with keras.ops
+class Stand:
+    self = checks
+    self.check_triplet_loss = lambda *args, **kwargs: None
+    self = np.testing
+    self.assert_allclose = lambda *args, **kwargs: None
 
 
-def with_exercise(nb, code: str):
+def triplet_loss(y_true, y_pred, alpha=0.2):
+    return ops.zeros_like(y_pred[:, 0])
+""",
+    ),
+}
+
+
+def with_exercise(nb, number: str, code: str):
     for cell in nb.cells:
-        if cell.cell_type == "code" and cell.source.startswith("# EXERCISE 1.1"):
+        if cell.cell_type == "code" and cell.source.startswith(f"# EXERCISE {number}"):
             cell.source = code
     return nb
 
@@ -288,38 +354,68 @@ def test_a_kernel_that_rewrites_its_own_check_gets_no_point_from_the_judge(tmp_p
         pytest.skip("needs bubblewrap (apt-get install bubblewrap; .ci/run installs it)")
     source = tmp_path / "source"
     source.mkdir()
-    shutil.copy(ROOT / "notebooks" / NOTEBOOK_01, source)
+    for name in ATTACKS:
+        shutil.copy(ROOT / "notebooks" / name, source)
     release_directory(source, tmp_path / "student", log=lambda line: None)
-    student = nbformat.read(tmp_path / "student" / NOTEBOOK_01, 4)
-    learners = {
-        "instructor": nbformat.read(source / NOTEBOOK_01, 4),
-        "untouched": student,
-        "attacker": with_exercise(nbformat.read(tmp_path / "student" / NOTEBOOK_01, 4), ATTACK_1_1),
-    }
-    for name, nb in learners.items():
-        (tmp_path / "subs" / name).mkdir(parents=True)
-        nbformat.write(nb, tmp_path / "subs" / name / NOTEBOOK_01)
+    for name, (number, attack) in ATTACKS.items():
+        learners = {
+            "instructor": nbformat.read(source / name, 4),
+            "untouched": nbformat.read(tmp_path / "student" / name, 4),
+            "attacker": with_exercise(
+                nbformat.read(tmp_path / "student" / name, 4), number, attack
+            ),
+        }
+        for learner, nb in learners.items():
+            (tmp_path / "subs" / learner).mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, tmp_path / "subs" / learner / name)
 
     def grade(out: str) -> dict:
         report = grade_submissions(
             tmp_path / "subs",
             source,
             tmp_path / out,
-            limits=Limits(timeout=120),
+            limits=Limits(timeout=180),
             jobs=2,
             log=lambda line: None,
         )
-        return {row.learner: (row.status, row.points, row.message) for row in report.rows}
+        return {(r.learner, r.exercise): (r.status, r.points, r.message) for r in report.rows}
 
     judged = grade("judged")
-    assert judged["instructor"][:2] == ("passed", 1)
-    assert judged["untouched"][:2] == ("error", 0)
-    assert judged["attacker"][:2] == ("failed", 0)
-    assert "got 0" in judged["attacker"][2]
-    page = tmp_path / "judged" / "feedback" / "attacker" / "01_understanding_the_approach.html"
-    assert "np.allclose(squared_distance(u, v), squared_distance(v, u))" not in page.read_text()
+    for exercise in ("ex1_1_squared_distance", "ex7_1_triplet_loss", "ex7_2_margin_loss"):
+        assert judged[("instructor", exercise)][:2] == ("passed", 1)
+        assert judged[("untouched", exercise)][1] == 0
+    assert judged[("attacker", "ex1_1_squared_distance")][:2] == ("failed", 0)
+    assert "got 0" in judged[("attacker", "ex1_1_squared_distance")][2]
+    assert judged[("attacker", "ex7_1_triplet_loss")][:2] == ("failed", 0)
+    assert "differs from FaceNet's" in judged[("attacker", "ex7_1_triplet_loss")][2]
+    page = tmp_path / "judged" / "feedback" / "attacker" / NOTEBOOK_01.replace("ipynb", "html")
+    assert "squared_distance(u, v), squared_distance(v, u)" not in page.read_text()
 
-    # The attack is real: with the judge switched off, the kernel's own check gives the point.
+    # The attacks are real: with the judges switched off, the kernel's own checks pass them.
     monkeypatch.setattr(assemble_module, "JUDGES", {})
     unjudged = grade("unjudged")
-    assert unjudged["attacker"][:2] == ("passed", 1)
+    assert unjudged[("attacker", "ex1_1_squared_distance")][:2] == ("passed", 1)
+    assert unjudged[("attacker", "ex7_1_triplet_loss")][:2] == ("passed", 1)
+
+
+@pytest.mark.parametrize(
+    ("weaken", "caught"),
+    [
+        (("training_step",), "loss_numpy_shape"),  # works eagerly, fails once Keras traces it
+        # right values, no gradient through the negative: the gradient and the training step
+        # each catch it on their own
+        (("gradient", "training_step"), "loss_stop_gradient_negative"),
+    ],
+)
+def test_each_part_of_the_7_1_judge_is_needed(monkeypatch, weaken, caught):
+    from siamese_grading.judges import loss as loss_judge
+
+    answer = next(a for a in CORPUS if a.name == caught)
+    weaker = {
+        "gradient": lambda remote, y_pred: reference_gradient(y_pred, 0.2),
+        "training_step": lambda remote, rng: None,
+    }
+    for part in weaken:
+        assert judge(JUDGED["7.1"], corpus_remote(answer), seed=7)["status"] != "passed"
+        monkeypatch.setattr(loss_judge, part, weaker[part])
+    assert judge(JUDGED["7.1"], corpus_remote(answer), seed=7)["status"] == "passed"

@@ -1,6 +1,7 @@
 """Independent numpy references and sampler checks that several notebooks' self-checks share.
 
-FaceNet's triplet loss in numpy (with its classic mistakes as options), a brute-force P@1,
+FaceNet's triplet loss in numpy (with its classic mistakes as options; from
+:mod:`siamese_grading.references`, which the grader's judges share), a brute-force P@1,
 and what any triplet sampler must do: valid triplets (Task 4's ``create_batch`` and Task 8's
 ``triplet_stream``) and every example drawn in every role it can take.
 """
@@ -9,30 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
+# FaceNet's loss and its gradient live with the grader, which judges answers with the same
+# numbers outside the learner's kernel (and must not import helpers): one truth, two users.
+from siamese_grading.references import DISTANCES, reference_gradient, reference_loss  # noqa: F401
+
 from ._shared import ROLES
-
-#: Distances between embeddings: the right one and the classic mistakes.
-DISTANCES = {
-    "squared": lambda d: np.sum(d**2, axis=-1),
-    "mean": lambda d: np.mean(d**2, axis=-1),
-    "norm": lambda d: np.sqrt(np.sum(d**2, axis=-1)),
-    "abs": lambda d: np.sum(np.abs(d), axis=-1),
-}
-
-
-def reference_loss(
-    y_pred: np.ndarray, alpha: float, *, distance="squared", swapped=False, clamp=True, margin=True
-) -> np.ndarray:
-    """FaceNet's triplet loss in numpy, or one of its classic mistakes."""
-    y_pred = np.asarray(y_pred, np.float64)
-    emb = y_pred.shape[-1] // 3
-    anchor, positive, negative = y_pred[:, :emb], y_pred[:, emb : 2 * emb], y_pred[:, 2 * emb :]
-    pos_dist = DISTANCES[distance](anchor - positive)
-    neg_dist = DISTANCES[distance](anchor - negative)
-    if swapped:
-        pos_dist, neg_dist = neg_dist, pos_dist
-    loss = pos_dist - neg_dist + (alpha if margin else 0.0)
-    return np.maximum(loss, 0.0) if clamp else loss
 
 
 def brute_force_p_at_1(query, query_labels, ref, ref_labels) -> float:

@@ -19,8 +19,10 @@ from itertools import product
 import keras
 import numpy as np
 
+from siamese_grading.references import LOSS_ATOL, reference_dense_step
+
 from .._validation import error_text
-from ._references import DISTANCES, reference_loss
+from ._references import DISTANCES, reference_gradient, reference_loss
 from ._shared import (
     ROLES,
     autodiff_available,
@@ -32,8 +34,8 @@ from ._shared import (
     to_numpy,
 )
 
-#: Absolute tolerance when comparing a loss with the numpy reference.
-_ATOL = 1e-5
+#: Absolute tolerance when comparing a loss with the numpy reference (shared with the grader).
+_ATOL = LOSS_ATOL
 
 _FORMULA = "max(‖a−p‖² − ‖a−n‖² + alpha, 0)"
 
@@ -349,25 +351,8 @@ def _call_on(triplet_loss, y_pred, hint: str):
     )
 
 
-def _reference_gradient(y_pred: np.ndarray, alpha: float, *, cut: str | None = None):
-    """d(sum of the losses)/d(y_pred) in numpy; ``cut`` drops the gradient of one distance.
-
-    With D = ‖a−p‖² − ‖a−n‖² + alpha, each triplet with D > 0 contributes
-    dD/da = 2(a−p) − 2(a−n), dD/dp = −2(a−p), dD/dn = 2(a−n); the others contribute 0.
-    ``cut="pos"`` or ``"neg"`` is the gradient when that distance is a constant
-    (``ops.stop_gradient``).
-    """
-    y_pred = np.asarray(y_pred, np.float64)
-    emb = y_pred.shape[-1] // 3
-    anchor, positive, negative = y_pred[:, :emb], y_pred[:, emb : 2 * emb], y_pred[:, 2 * emb :]
-    active = (reference_loss(y_pred, alpha) > 0)[:, None]
-    from_pos = (2 * (anchor - positive), -2 * (anchor - positive), 0 * negative)
-    from_neg = (-2 * (anchor - negative), 0 * positive, 2 * (anchor - negative))
-    parts = [
-        (p if cut != "pos" else 0) + (n if cut != "neg" else 0)
-        for p, n in zip(from_pos, from_neg, strict=True)
-    ]
-    return np.concatenate(parts, axis=1) * active
+#: Kept under its old private name for the tests that used it.
+_reference_gradient = reference_gradient
 
 
 def _gradient_batch() -> np.ndarray:
@@ -441,20 +426,7 @@ def _step_data() -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
 
 def _reference_step(images, kernel, bias, alpha: float = 0.2):
     """FaceNet's mean loss and one SGD step of the shared Dense layer, in numpy (float64)."""
-    kernel, bias = kernel.astype(np.float64), bias.astype(np.float64)
-    embeddings = [x.astype(np.float64) @ kernel + bias for x in images]
-    y_pred = np.concatenate(embeddings, axis=1)
-    batch, emb = len(y_pred), kernel.shape[1]
-    grad_y = _reference_gradient(y_pred, alpha) / batch  # Keras averages over the batch
-    grad_e = [grad_y[:, k * emb : (k + 1) * emb] for k in range(3)]
-    grad_kernel = sum(x.astype(np.float64).T @ g for x, g in zip(images, grad_e, strict=True))
-    grad_bias = sum(g.sum(axis=0) for g in grad_e)
-    loss = float(reference_loss(y_pred, alpha).mean())
-    return (
-        loss,
-        kernel - _STEP_LEARNING_RATE * grad_kernel,
-        bias - _STEP_LEARNING_RATE * grad_bias,
-    )
+    return reference_dense_step(images, kernel, bias, alpha, _STEP_LEARNING_RATE)
 
 
 def _check_training_step(triplet_loss) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from siamese_grading.remote import Remote
+from siamese_grading.remote import Remote, Reply
 
 
 class Failed(AssertionError):
@@ -17,15 +17,19 @@ class LearnerRaised(Exception):
     """The learner's function raised; the message is the row's ``error`` message."""
 
 
-def value(remote: Remote, name: str, *args: Any) -> np.ndarray | None:
-    """The learner's ``name(*args)`` as an array (None when it returned None).
+def value(remote: Remote, name: str, *args: Any, **kwargs: Any) -> Any:
+    """The learner's ``name(*args, **kwargs)``, as data (see ``remote.decode_value``).
 
     Raises
     ------
     LearnerRaised
         If the learner's function raised (the untouched stub says "not implemented").
     """
-    reply = remote.call(name, *args)
+    return unwrap(remote.call(name, *args, **kwargs), name)
+
+
+def unwrap(reply: Reply, name: str) -> Any:
+    """The value of ``reply``; :class:`LearnerRaised` if the learner's code raised."""
     if reply.raised is not None:
         ename, evalue = reply.raised.ename, reply.raised.evalue
         if ename == "NotImplementedError":
@@ -37,15 +41,29 @@ def value(remote: Remote, name: str, *args: Any) -> np.ndarray | None:
     return reply.value
 
 
+def array(result: Any, what: str) -> np.ndarray | None:
+    """``result`` (a number, an array or a list of them) as one numpy array; None stays None."""
+    if result is None or isinstance(result, np.ndarray):
+        return result
+    try:
+        out = np.asarray(result)
+    except (ValueError, TypeError):
+        raise Failed(f"{what} returned a value that is not one array of numbers") from None
+    if out.dtype.kind not in "biuf":
+        raise Failed(f"{what} returned a value that is not one array of numbers")
+    return out
+
+
 def require(condition: bool, message: str) -> None:
     """Raise :class:`Failed` with ``message`` unless ``condition``."""
     if not condition:
         raise Failed(message)
 
 
-def scalar(result: np.ndarray | None, what: str) -> float:
+def scalar(result: Any, what: str) -> float:
     """``result`` as one float; :class:`Failed` if it is None or not one number."""
     require(result is not None, f"{what} returned None: did you forget `return`?")
+    result = array(result, what)
     require(
         result.size == 1,
         f"{what} should be one number, got an array of shape {result.shape}",

@@ -11,7 +11,7 @@ import numpy as np
 
 from siamese_grading.remote import Remote
 
-from ._base import require, scalar, value
+from ._base import array, require, scalar, value
 
 NAME = "squared_distance"
 
@@ -40,7 +40,7 @@ def judge_squared_distance(remote: Remote, rng: np.random.Generator) -> None:
     )
     rows_n = int(rng.integers(3, 9))
     u, v = rng.normal(size=(2, rows_n, 784))
-    rows = value(remote, NAME, u, v)
+    rows = array(value(remote, NAME, u, v), NAME)
     shape = None if rows is None else rows.shape
     require(
         shape == (rows_n,),
@@ -56,7 +56,7 @@ def judge_squared_distance(remote: Remote, rng: np.random.Generator) -> None:
     # The hidden tests: zero for a point and itself, symmetry, and another hand-worked value.
     same = scalar(value(remote, NAME, u[0], u[0]), NAME)
     require(np.isclose(same, 0.0), "the squared distance of a point to itself must be 0")
-    back = value(remote, NAME, v, u)
+    back = array(value(remote, NAME, v, u), NAME)
     require(
         back is not None and back.shape == rows.shape and np.allclose(back, rows),
         "squared_distance(a, b) must equal squared_distance(b, a)",
