@@ -280,7 +280,7 @@ def test_a_judge_that_breaks_costs_its_row_only(monkeypatch):
 # ----------------------------------------------------------------------------------------
 
 #: Exercise number -> grade_id of its self-check, for the exercises a judge decides.
-JUDGED = {"7.1": "check_ex7_1_triplet_loss"}
+JUDGED = {"3.1": "check_ex3_1_plot_triplets", "7.1": "check_ex7_1_triplet_loss"}
 CORPUS = [answer for answer in ANSWERS if answer.number in JUDGED]
 
 
@@ -297,11 +297,12 @@ def corpus_remote(answer) -> Remote:
 @pytest.mark.parametrize("answer", CORPUS, ids=[a.name for a in CORPUS])
 def test_the_judge_alone_gives_every_corpus_answer_its_verdict(answer):
     """Right answers pass the judge; wrong ones fail it even without the kernel's self-check."""
-    verdict = judge(JUDGED[answer.number], corpus_remote(answer), seed=7)
-    if answer.correct:
-        assert verdict["status"] == "passed", verdict
-    else:
-        assert verdict["status"] in ("failed", "error"), verdict
+    for seed in (7, 8) if answer.correct else (7,):
+        verdict = judge(JUDGED[answer.number], corpus_remote(answer), seed=seed)
+        if answer.correct:
+            assert verdict["status"] == "passed", verdict
+        else:
+            assert verdict["status"] in ("failed", "error"), verdict
 
 
 # ----------------------------------------------------------------------------------------
@@ -419,3 +420,19 @@ def test_each_part_of_the_7_1_judge_is_needed(monkeypatch, weaken, caught):
         assert judge(JUDGED["7.1"], corpus_remote(answer), seed=7)["status"] != "passed"
         monkeypatch.setattr(loss_judge, part, weaker[part])
     assert judge(JUDGED["7.1"], corpus_remote(answer), seed=7)["status"] == "passed"
+
+
+@pytest.mark.parametrize(
+    ("part", "weaker", "caught"),
+    [
+        ("_which_example", lambda image, examples, position: position, "plot_reversed"),
+        ("_axes_with_images", lambda figure: [ax for ax in figure if ax["images"]], "plot_stacked"),
+    ],
+)
+def test_each_part_of_the_3_1_judge_is_needed(monkeypatch, part, weaker, caught):
+    from siamese_grading.judges import plots as plot_judge
+
+    answer = next(a for a in CORPUS if a.name == caught)
+    assert judge(JUDGED["3.1"], corpus_remote(answer), seed=7)["status"] != "passed"
+    monkeypatch.setattr(plot_judge, part, weaker)
+    assert judge(JUDGED["3.1"], corpus_remote(answer), seed=7)["status"] == "passed"

@@ -29,10 +29,12 @@ from siamese_grading.remote import KernelGone, ProtocolError, Remote, RequestTim
 from ._base import Failed, LearnerRaised
 from .distance import judge_squared_distance
 from .loss import judge_triplet_loss
+from .plots import judge_plot_triplets
 
 #: grade_id of a self-check cell -> the judge that decides its grade.
 JUDGES: dict[str, Callable[[Remote, np.random.Generator], None]] = {
     "check_ex1_1_squared_distance": judge_squared_distance,
+    "check_ex3_1_plot_triplets": judge_plot_triplets,
     "check_ex7_1_triplet_loss": judge_triplet_loss,
 }
 
