@@ -16,16 +16,25 @@ If notebook 07 does not exist yet, a small fixture notebook that imports keras
 stands in for it (said so in the output), so the figure still includes the
 TensorFlow import that dominates a real notebook's start.
 
+``--baseline REV`` grades the same class, side by side in one run, with the grader of
+git revision REV (its ``siamese_grading`` extracted into a temporary folder) and with
+this tree's, both through the command line, in turns (``--rounds``, A B A B ...), and
+records the ``grading`` section of the results file (the README's grading table).
+
 Run: ``python benchmarks/bench_grading.py [--learners 20] [--jobs 2] [--run-all]
-[--no-sandbox | --compare] [--repeat 5]``
+[--no-sandbox | --compare | --baseline REV [--rounds 1]] [--repeat 5]``
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import os
 import statistics
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -128,8 +137,12 @@ def main() -> int:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--no-sandbox", action="store_true", help="grade without bubblewrap")
     mode.add_argument("--compare", action="store_true", help="grade with and without it")
+    mode.add_argument("--baseline", metavar="REV", help="grade with REV's grader and this one")
+    parser.add_argument("--rounds", type=int, default=1, help="turns of each with --baseline")
     parser.add_argument("--repeat", type=int, default=5, help="overhead runs (0: none)")
     args = parser.parse_args()
+    if args.baseline:
+        return compare_with_baseline(args)
     modes = [True, False] if args.compare else [not args.no_sandbox]
     totals = {}
     for sandbox in modes:
@@ -181,6 +194,79 @@ def grade_class(args, sandbox: bool) -> float:
         f"on {cores} cores (ratio to goal: {cpu / cores / GOAL_S:.2f})"
     )
     return wall
+
+
+def extract_grader(rev: str, dest: Path) -> None:
+    """Write ``siamese_grading`` as it was at git revision ``rev`` into ``dest``."""
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", rev, "siamese_grading"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(dest, filter="data")
+
+
+def grade_by_command(grader: Path | None, subs: Path, src: Path, out: Path, args) -> tuple:
+    """Grade through ``python -m siamese_grading`` (from ``grader``, else this tree)."""
+    env = {**os.environ}
+    if grader is not None:
+        env["PYTHONPATH"] = str(grader)
+    command = [sys.executable, "-m", "siamese_grading", "grade", str(subs), "--source", str(src)]
+    command += ["--out", str(out), "--jobs", str(args.jobs), "--timeout", str(args.timeout)]
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=out.parent, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"grading failed ({done.returncode}): {done.stderr[-2000:]}")
+    with open(out / "grades.csv", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    return wall, rows
+
+
+def compare_with_baseline(args) -> int:
+    """Grade one class with REV's grader and with this tree's, in turns; record both."""
+    walls: dict[str, list[float]] = {"baseline": [], "current": []}
+    with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
+        base = Path(tmp)
+        extract_grader(args.baseline, base / "baseline")
+        src, subs, what = make_class(base, args.learners)
+        print(f"grading {args.learners} submissions of {what} with --jobs {args.jobs}, in turns")
+        print(f"machine: {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f}")
+        points = {}
+        for turn in range(args.rounds):
+            for name, grader in (("baseline", base / "baseline"), ("current", None)):
+                out = base / f"out-{name}-{turn}"
+                out.mkdir()
+                wall, rows = grade_by_command(grader, subs, src, out, args)
+                walls[name].append(wall)
+                points[name] = sum(float(r["points"]) for r in rows)
+                print(f"  {name} grader ({args.baseline if grader else 'this tree'}): {wall:.1f} s")
+    best = {name: min(times) for name, times in walls.items()}
+    ratio = best["current"] / best["baseline"]
+    print(
+        f"\nbest of {args.rounds}: baseline {best['baseline']:.1f} s, this tree "
+        f"{best['current']:.1f} s: ratio {ratio:.2f} (goal <= 1.5)"
+    )
+    print(f"points given: baseline {points['baseline']:g}, this tree {points['current']:g}")
+    from _results import record
+
+    record(
+        "grading",
+        {
+            "notebook": NOTEBOOK.name,
+            "learners": args.learners,
+            "jobs": args.jobs,
+            "rounds": args.rounds,
+            "baseline_rev": args.baseline,
+            "baseline_s": round(best["baseline"], 1),
+            "current_s": round(best["current"], 1),
+            "ratio": round(ratio, 2),
+        },
+        script=__file__,
+    )
+    return 0
 
 
 def print_overhead(repeat: int) -> None:
