@@ -16,8 +16,10 @@
 from __future__ import annotations
 
 import base64
+import html
 import io
 import json
+import pickle
 import shutil
 import textwrap
 from pathlib import Path
@@ -47,6 +49,18 @@ from siamese_grading.remote import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+class _Pickled:
+    """Unpickles as ``exec(code)``: how a submission gets numpy to run code of its own."""
+
+    def __init__(self, code: str):
+        self.code = code
+
+    def __reduce__(self):
+        return (exec, (self.code,))
+
+
 NOTEBOOK_01 = "01_understanding_the_approach.ipynb"
 NOTEBOOK_07 = "07_the_triplet_loss.ipynb"
 
@@ -342,6 +356,36 @@ def triplet_loss(y_true, y_pred, alpha=0.2):
 }
 
 
+#: Runs arbitrary code in the kernel: a pickle that numpy loads (allow_pickle=True) registers
+#: an IPython hook that prints each cell's source at the start of the next cell, so that the
+#: next visible output shows it; the loss itself is right.
+_HOOK = (
+    "def make():\n"
+    "    seen = []\n"
+    "    def leak(info):\n"
+    "        if seen: print('LEAK:' + seen[-1].replace(chr(10), ' | '))\n"
+    "        seen.append(info.raw_cell)\n"
+    "    return leak\n"
+    "get_ipython().events.register('pre_run_cell', make())\n"
+)
+LEAKER_7_1 = f"""# EXERCISE 7.1 — implement the triplet loss with keras.ops
+class Stand:
+    payload = {pickle.dumps(_Pickled(_HOOK), protocol=0)!r}
+    with open("/tmp/payload.pkl", "wb") as file:
+        file.write(payload)
+    np.load("/tmp/payload.pkl", allow_pickle=True)
+
+
+def triplet_loss(y_true, y_pred, alpha=0.2):
+    e = y_pred.shape[-1] // 3
+    a, p, n = y_pred[:, :e], y_pred[:, e : 2 * e], y_pred[:, 2 * e :]
+    pos, neg = ops.sum(ops.square(a - p), axis=-1), ops.sum(ops.square(a - n), axis=-1)
+    return ops.maximum(pos - neg + alpha, 0.0)
+"""
+#: The text of notebook 07's hidden test for exercise 7.1.
+HIDDEN_7_1 = "the worked example's losses are 0, 0.09 and 0.29"
+
+
 def with_exercise(nb, number: str, code: str):
     for cell in nb.cells:
         if cell.cell_type == "code" and cell.source.startswith(f"# EXERCISE {number}"):
@@ -366,9 +410,16 @@ def test_a_kernel_that_rewrites_its_own_check_gets_no_point_from_the_judge(tmp_p
                 nbformat.read(tmp_path / "student" / name, 4), number, attack
             ),
         }
+        if name == NOTEBOOK_07:
+            student = nbformat.read(tmp_path / "student" / name, 4)
+            learners["leaker"] = with_exercise(student, "7.1", LEAKER_7_1)
         for learner, nb in learners.items():
             (tmp_path / "subs" / learner).mkdir(parents=True, exist_ok=True)
             nbformat.write(nb, tmp_path / "subs" / learner / name)
+
+    def leaker_page(out: str) -> str:
+        page = tmp_path / out / "feedback" / "leaker" / NOTEBOOK_07.replace("ipynb", "html")
+        return html.unescape(page.read_text())
 
     def grade(out: str) -> dict:
         report = grade_submissions(
@@ -391,12 +442,17 @@ def test_a_kernel_that_rewrites_its_own_check_gets_no_point_from_the_judge(tmp_p
     assert "differs from FaceNet's" in judged[("attacker", "ex7_1_triplet_loss")][2]
     page = tmp_path / "judged" / "feedback" / "attacker" / NOTEBOOK_01.replace("ipynb", "html")
     assert "squared_distance(u, v), squared_distance(v, u)" not in page.read_text()
+    # Code run in the kernel sees every cell, and the next cell's output shows it; but the
+    # hidden tests of a judged exercise are not in the kernel: only its honest point is earned.
+    assert judged[("leaker", "ex7_1_triplet_loss")][:2] == ("passed", 1)
+    assert "LEAK:" in leaker_page("judged") and HIDDEN_7_1 not in leaker_page("judged")
 
     # The attacks are real: with the judges switched off, the kernel's own checks pass them.
     monkeypatch.setattr(assemble_module, "JUDGES", {})
     unjudged = grade("unjudged")
     assert unjudged[("attacker", "ex1_1_squared_distance")][:2] == ("passed", 1)
     assert unjudged[("attacker", "ex7_1_triplet_loss")][:2] == ("passed", 1)
+    assert HIDDEN_7_1 in leaker_page("unjudged")  # the old grader ran them in the kernel
 
 
 @pytest.mark.parametrize(
