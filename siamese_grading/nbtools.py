@@ -40,6 +40,9 @@ MAX_NOTEBOOK_BYTES = 100 * 2**20
 #: Submissions with more cells than this are reported as invalid notebooks (the
 #: course's notebooks have fewer than 200).
 MAX_CELLS = 5_000
+#: Most characters that a submission's code cells may hold in all (a course notebook
+#: holds at most 30,000): the grader reads code cells as Python to find the exercises.
+MAX_CODE_CHARS = 1_000_000
 #: Deepest nesting of lists and objects in what a submission keeps of its JSON
 #: (the notebook, its cells and their metadata; a course notebook nests 6 deep).
 MAX_NESTING = 64
@@ -433,9 +436,10 @@ def read_notebook(path: str | Path) -> NotebookNode:
 
     Reading is bounded: the file must be a regular file (not a symbolic link) of
     at most :data:`MAX_NOTEBOOK_BYTES`, valid UTF-8 JSON of nbformat 4 with at most
-    :data:`MAX_CELLS` cells, nested at most :data:`MAX_NESTING` deep in what is
-    kept (cells and metadata), and its text must be valid Unicode (no lone
-    surrogate). JSON nested too deep for Python's parser is refused, not a crash.
+    :data:`MAX_CELLS` cells and :data:`MAX_CODE_CHARS` characters of code, nested
+    at most :data:`MAX_NESTING` deep in what is kept (cells and metadata), and its
+    text must be valid Unicode (no lone surrogate). JSON nested too deep for
+    Python's parser is refused, not a crash.
     Nothing is validated cell by cell with jsonschema: the copy is built from each
     cell's type, source and metadata only, so it is a valid notebook by construction.
 
@@ -443,7 +447,7 @@ def read_notebook(path: str | Path) -> NotebookNode:
     ------
     InvalidNotebookError
         With a one-line reason: a link, too large, not UTF-8, not JSON, too deeply
-        nested, too many cells, not a notebook.
+        nested, too many cells, too much code, not a notebook.
 
     Examples
     --------
@@ -525,13 +529,14 @@ def clean_notebook(raw) -> NotebookNode:
 
     Anything else (outputs, odd keys, attachments) is dropped, so the result is
     always a valid nbformat 4.5 notebook with unique cell ids. What is kept is
-    checked first (:data:`MAX_CELLS`, :func:`check_nesting`), without recursion.
+    checked first (:data:`MAX_CELLS`, :data:`MAX_CODE_CHARS`, :func:`check_nesting`),
+    without recursion.
 
     Raises
     ------
     InvalidNotebookError
-        If ``raw`` has no list of cells, too many, a malformed cell, or
-        metadata nested too deeply.
+        If ``raw`` has no list of cells, too many, too much code, a malformed
+        cell, or metadata nested too deeply.
     """
     cells = raw.get("cells") if isinstance(raw, dict) else None
     if not isinstance(cells, list):
@@ -546,8 +551,16 @@ def clean_notebook(raw) -> NotebookNode:
         check_nesting(metadata, depth=2, where="its metadata: ")
         nb.metadata = nbformat.from_dict(metadata)
     seen_ids: set[str] = set()
+    code_chars = 0
     for number, cell in enumerate(cells):
-        nb.cells.append(_clean_cell(cell, number, seen_ids))
+        new = _clean_cell(cell, number, seen_ids)
+        code_chars += len(new.source) if new.cell_type == "code" else 0
+        if code_chars > MAX_CODE_CHARS:
+            raise InvalidNotebookError(
+                f"the notebook's code cells hold more than {MAX_CODE_CHARS:,} characters "
+                "(the limit); keep your code to the exercises"
+            )
+        nb.cells.append(new)
     return nb
 
 

@@ -758,3 +758,15 @@ def test_feedback_folder_is_a_valid_unique_name():
     assert len(folders) == 4
     assert all(len(f.encode("utf-8")) < 255 for f in folders)
     assert grade_module.feedback_folder("alice") == "alice"
+
+
+def test_read_notebook_bounds_the_code_the_grader_reads_as_python(folder):
+    cell = "def f(a, b):\n    return a + b * 2\n" * 5_500  # 187 kB: about a second to parse
+    cells = [new_markdown_cell(cell) for _ in range(10)] + [new_code_cell(cell) for _ in range(5)]
+    nb = new_notebook(cells=cells)
+    nbformat.write(nb, folder / "markdown.ipynb")
+    assert len(read_notebook(folder / "markdown.ipynb").cells) == 15  # markdown is not read
+    nb.cells.append(new_code_cell(cell))
+    nbformat.write(nb, folder / "code.ipynb")
+    with pytest.raises(InvalidNotebookError, match="code cells hold more than 1,000,000"):
+        read_notebook(folder / "code.ipynb")
