@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import hashlib
 import html
 import io
 import json
@@ -137,8 +138,8 @@ def many_cells_text(count: int = 30_000) -> str:
 def tree_state(folder: Path) -> dict[bytes, str]:
     """Every entry under ``folder`` (names as bytes), never following a link.
 
-    A file gives its size and modification time and sha of its bytes, a link its
-    target, a folder its mode: a link to /proc/self/mem is recorded, not read.
+    A file gives its mode and the sha256 of its bytes, a link its target, anything
+    else its mode: a link to /proc/self/mem is recorded, not read.
     """
     state: dict[bytes, str] = {}
     root = os.fsencode(folder)
@@ -151,7 +152,7 @@ def tree_state(folder: Path) -> dict[bytes, str]:
                 state[key] = "link " + os.fsdecode(os.readlink(path))
             elif stat.S_ISREG(info.st_mode):
                 with open(path, "rb") as file:
-                    state[key] = f"file {info.st_mode:o} " + str(hash(file.read()))
+                    state[key] = f"file {info.st_mode:o} " + hashlib.sha256(file.read()).hexdigest()
             else:
                 state[key] = f"other {info.st_mode:o}"
     return state
