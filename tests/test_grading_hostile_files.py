@@ -771,3 +771,41 @@ def test_read_notebook_bounds_the_code_the_grader_reads_as_python(folder):
     nbformat.write(nb, folder / "code.ipynb")
     with pytest.raises(InvalidNotebookError, match="code cells hold more than 1,000,000"):
         read_notebook(folder / "code.ipynb")
+
+
+def test_files_that_cannot_be_read_cost_their_own_rows_without_a_kernel(tmp_path):
+    """The unreadable half of the class, graded with no kernel at all (no sandbox needed)."""
+    src, student_dir, _ = make_course(tmp_path)
+    student = nbformat.read(student_dir / NB, as_version=4)
+    subs, out = tmp_path / "submissions", tmp_path / "out"
+    for name in ("nested", "proc_mem", "surrogate", "many", "link", "extras"):
+        (subs / name).mkdir(parents=True)
+    (subs / "nested" / NB).write_text(nested_cells_text(), encoding="utf-8")
+    os.symlink("/proc/self/mem", subs / "proc_mem" / NB)
+    write_json_ascii(subs / "surrogate" / NB, learner_notebook(student, add="# \ud800"))
+    (subs / "many" / NB).write_text(many_cells_text(), encoding="utf-8")
+    os.symlink(src / NB, subs / "link" / NB)
+    (subs / "extras" / "essay.txt").write_text("essay", encoding="utf-8")
+    odd = Path(os.fsdecode(bytes(subs) + b"/odd_\xff\n"))
+    odd.mkdir()
+    os.symlink("/dev/zero", odd / NB)
+    lines: list[str] = []
+    started = time.monotonic()
+    grade_submissions(subs, src, out, limits=Limits(sandbox=False), log=lines.append)
+    assert time.monotonic() - started < 30
+    with open(out / "grades.csv", newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    statuses = {(r["learner"], r["exercise"]): r["status"] for r in rows}
+    learners = ["extras", "link", "many", "nested", "odd_\\xff\\n", "proc_mem", "surrogate"]
+    assert sorted({learner for learner, _ in statuses}) == learners
+    assert len(rows) == 2 * len(learners)
+    for (learner, _), status in statuses.items():
+        assert status == ("missing" if learner == "extras" else "invalid-notebook")
+    assert {r["points"] for r in rows} == {"0"}
+    assert sorted(p.name for p in (out / "feedback").iterdir()) == sorted(
+        set(learners) - {"extras"}
+    )
+    assert any(
+        "odd_\\xff\\n/01_target.ipynb: invalid notebook (the file is a symbolic" in line
+        for line in lines
+    )
