@@ -25,7 +25,18 @@ otherwise. A row's status is one of
 ``missing``
     the notebook was not submitted, or the exercise's cell could not be found;
 ``invalid-notebook``
-    the file is not a readable notebook.
+    the file is not a readable notebook (see
+    :func:`~siamese_grading.nbtools.read_notebook`), or it or the learner's folder
+    is a symbolic link (never followed: it could point at the source or at another
+    learner's work).
+
+Each submission's steps (reading, screening, assembling, running, scoring,
+writing its feedback) are isolated: whatever goes wrong with one costs only its
+own rows (``invalid-notebook`` or ``error``, with a one-line reason), never the
+class's grades.csv. Names that are not valid UTF-8, or not printable, are shown
+escaped (:func:`~siamese_grading._text.display_name`, e.g. ``z_\\xff\\xfe``) in
+rows, the log and the feedback, whose folder is that name (shortened, with a
+hash, when too long).
 
 The ``sandbox`` column says how the notebook ran: ``bubblewrap``, or ``none``
 when the instructor passed ``--no-sandbox``.
@@ -34,6 +45,8 @@ when the instructor passed ``--no-sandbox``.
 from __future__ import annotations
 
 import copy
+import hashlib
+import os
 import shutil
 import sys
 import tempfile
@@ -47,7 +60,7 @@ import nbformat
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from ._text import first_line
+from ._text import describe, display_name, first_line, printable
 from ._validation import check_callable, check_count, check_instance
 from .assemble import Assembled, ExerciseCode, assemble
 from .limits import Limits
@@ -75,6 +88,15 @@ FEEDBACK_NOTE_STOP = (
     "grade, so they show no output here."
 )
 NO_SANDBOX_NOTE = " This notebook was graded without a sandbox."
+#: What the feedback page shows of a cell at most (characters); the rest is cut.
+MAX_SHOWN_CHARS = 20_000
+#: Longest feedback folder name (UTF-8 bytes); a longer learner name is cut and hashed.
+MAX_FOLDER_BYTES = 120
+#: How many of the other files of a learner's folder a row or the log names.
+MAX_LISTED = 5
+FOLDER_LINK_REASON = (
+    "the learner's folder is a symbolic link; put the notebook files themselves in a folder"
+)
 NO_SANDBOX_WARNING = (
     "warning: grading WITHOUT a sandbox (--no-sandbox): each submission runs as your user and "
     "can read and change your files; use this only for submissions you trust"
@@ -140,7 +162,7 @@ class _Settings:
 
     def feedback_path(self, learner: str, notebook: str) -> Path:
         """Where the feedback page of ``learner``'s ``notebook`` goes."""
-        return self.out / "feedback" / learner / (Path(notebook).stem + ".html")
+        return self.out / "feedback" / feedback_folder(learner) / (Path(notebook).stem + ".html")
 
 
 def load_sources(source_dir: str | Path) -> list[SourceNotebook]:
@@ -296,22 +318,65 @@ def _grade_all(learners, sources, settings: _Settings):
     """Assemble, run, score and export every notebook; return (sorted rows, results)."""
     results: list[NotebookResult] = []
     tasks: list[_Task] = []
-    for learner, files in learners.items():
-        for name, source in sources.items():
-            path = files.get(name)
-            if path is None:
-                results.append(_missing(learner, source, "notebook not submitted", settings))
-                continue
-            try:
-                tasks.append(_Task(learner, source, assemble(source.nb, read_notebook(path))))
-            except InvalidNotebookError as error:
-                results.append(_invalid(learner, source, str(error), settings))
+    for learner, folder in learners.items():
+        for source in sources.values():
+            ready = _prepare(learner, folder, source, settings)
+            (tasks if isinstance(ready, _Task) else results).append(ready)
     results += _run_tasks(tasks, settings)
     rows = sorted(
         (row for result in results for row in result.rows),
         key=lambda r: (r.learner, r.notebook, _order(sources, r)),
     )
     return rows, results
+
+
+def _prepare(learner: str, folder: _Folder, source: SourceNotebook, settings: _Settings):
+    """Read and assemble one submission: a :class:`_Task`, or the result that replaces it.
+
+    Anything that goes wrong (a bad file, a limit met, a bug on hostile input)
+    costs this notebook's rows only.
+    """
+    if folder.problem is not None:
+        return _invalid(learner, source, folder.problem, settings)
+    path = folder.files.get(source.name)
+    if path is None:
+        return _missing(learner, source, _not_submitted(folder.others), settings)
+    try:
+        return _Task(learner, source, assemble(source.nb, read_notebook(path)))
+    except InvalidNotebookError as error:
+        return _invalid(learner, source, str(error), settings)
+    except Exception as error:  # RecursionError, MemoryError, a bug: this notebook only
+        reason = f"the grader could not read this notebook ({describe(error)})"
+        return _not_graded(learner, source, "error", reason, settings)
+
+
+def _not_submitted(others: list[str]) -> str:
+    """``"notebook not submitted; found: 'essay.txt'"``: the row of a missing notebook."""
+    if not others:
+        return "notebook not submitted"
+    listed = ", ".join(f"'{name}'" for name in others[:MAX_LISTED])
+    more = f" and {len(others) - MAX_LISTED} more" if len(others) > MAX_LISTED else ""
+    return f"notebook not submitted; found: {listed}{more}"
+
+
+def feedback_folder(learner: str) -> str:
+    """The folder of ``learner``'s feedback pages: the shown name, or a cut and hashed one.
+
+    ``learner`` is already a :func:`~siamese_grading._text.display_name`; a name
+    longer than :data:`MAX_FOLDER_BYTES` keeps its start and gets a hash of the
+    whole, so that it is a valid file name and still one folder per learner.
+
+    Examples
+    --------
+    >>> feedback_folder("alice")
+    'alice'
+    >>> len(feedback_folder("x" * 300))
+    73
+    """
+    if len(learner.encode("utf-8", "backslashreplace")) <= MAX_FOLDER_BYTES:
+        return learner
+    digest = hashlib.sha256(learner.encode("utf-8", "backslashreplace")).hexdigest()[:12]
+    return f"{learner[:60]}-{digest}"
 
 
 def _run_tasks(tasks: list[_Task], settings: _Settings) -> list[NotebookResult]:
@@ -332,8 +397,15 @@ def _run_tasks(tasks: list[_Task], settings: _Settings) -> list[NotebookResult]:
             for task in tasks
         }
         for done, future in enumerate(as_completed(futures), start=1):
-            run = future.result()
-            result = _finish(futures[future], run, settings)
+            task = futures[future]
+            try:
+                run = future.result()
+            except Exception as error:  # this notebook only
+                reason = f"the grader could not run this notebook ({describe(error)})"
+                run = RunResult()
+                result = _not_graded(task.learner, task.source, "error", reason, settings)
+            else:
+                result = _finish(task, run, settings)
             results.append(result)
             seconds = run.times.get("total", 0)
             settings.log(f"[{done}/{len(tasks)}] {_progress(result)} in {seconds:.1f} s")
@@ -347,41 +419,95 @@ def _run_tasks(tasks: list[_Task], settings: _Settings) -> list[NotebookResult]:
 
 
 def _finish(task: _Task, run: RunResult, settings: _Settings) -> NotebookResult:
-    """Score a notebook that ran and write its feedback page (timed)."""
-    result = _score(task, run, settings)
+    """Score a notebook that ran and write its feedback page (timed).
+
+    A failure to score costs this notebook's rows (``error``); a failure to write
+    its page is logged, and a page of the grading table alone is written instead.
+    """
+    learner, name = task.learner, task.source.name
+    try:
+        result = _score(task, run, settings)
+    except Exception as error:  # this notebook only
+        reason = f"the grader could not score this notebook ({describe(error)})"
+        return _not_graded(learner, task.source, "error", reason, settings)
     t0, cpu0 = time.monotonic(), time.thread_time()
-    page = _feedback_notebook(task, run, result, settings)
-    settings.writer.write(page, settings.feedback_path(task.learner, task.source.name))
+    try:
+        page = _feedback_notebook(task, run, result, settings)
+        settings.writer.write(page, settings.feedback_path(learner, name))
+    except Exception as error:  # the grades stand; the page shows the table only
+        settings.log(f"{learner}/{name}: feedback page not written in full ({_reason(error)})")
+        note = "The grader could not write the rest of this page."
+        _write_page(learner, name, result.rows, note, settings)
     result.times["export"] = time.monotonic() - t0
     result.times["cpu_export"] = time.thread_time() - cpu0
     return result
 
 
+@dataclass
+class _Folder:
+    """What one learner's folder holds.
+
+    Attributes
+    ----------
+    files : dict
+        Source notebook name -> the submitted file (not yet read).
+    others : list of str
+        The shown names of the other entries (a folder ends with ``/``).
+    problem : str or None
+        Why nothing of it is read (the folder is a symbolic link, or unreadable).
+    """
+
+    files: dict[str, Path] = field(default_factory=dict)
+    others: list[str] = field(default_factory=list)
+    problem: str | None = None
+
+
 def _learners(
     submissions: Path, sources: dict[str, SourceNotebook], log: Callable[[str], None]
-) -> dict[str, dict[str, Path]]:
-    """learner -> {notebook name -> path}; other entries are reported and skipped."""
-    learners: dict[str, dict[str, Path]] = {}
-    for entry in sorted(submissions.iterdir()):
-        if entry.name.startswith("."):
+) -> dict[str, _Folder]:
+    """Shown learner name -> :class:`_Folder`; other entries are reported and skipped.
+
+    Nothing is followed: a learner folder that is a symbolic link gets rows that
+    say so; a submitted file that is one is refused when read.
+    """
+    learners: dict[str, _Folder] = {}
+    for entry in _entries(submissions):
+        learner = display_name(entry.name)
+        if entry.is_symlink():
+            learners[learner] = _Folder(problem=FOLDER_LINK_REASON)
             continue
-        if not entry.is_dir():
-            log(f"skipped {entry.name}: not a learner folder (expected <learner>/<notebook>.ipynb)")
+        if not entry.is_dir(follow_symlinks=False):
+            log(f"skipped {learner}: not a learner folder (expected <learner>/<notebook>.ipynb)")
             continue
-        files = {}
-        for path in sorted(entry.iterdir()):
-            if path.name.startswith("."):
-                continue
+        try:
+            inside = _entries(Path(entry.path))
+        except OSError as error:
+            learners[learner] = _Folder(problem=f"the learner's folder cannot be read ({error})")
+            continue
+        folder = learners[learner] = _Folder()
+        for path in inside:
             if path.name in sources:
-                files[path.name] = path
-            elif path.suffix == ".ipynb":
-                log(f"skipped {entry.name}/{path.name}: no source notebook of that name")
+                folder.files[path.name] = Path(path.path)
+                continue
+            shown = display_name(path.name)
+            folder.others.append(shown + ("/" if path.is_dir(follow_symlinks=False) else ""))
+            if len(folder.others) > MAX_LISTED:
+                continue  # named in the row; the log names the first few
+            if path.name.endswith(".ipynb"):
+                log(f"skipped {learner}/{shown}: no source notebook of that name")
             else:
-                log(f"skipped {entry.name}/{path.name}: not a notebook")
-        learners[entry.name] = files
+                log(f"skipped {learner}/{shown}: not a notebook")
+        if len(folder.others) > MAX_LISTED:
+            log(f"skipped {len(folder.others) - MAX_LISTED} more entries of {learner}/")
     if not learners:
-        log(f"no learner folders in {submissions}")
+        log(f"no learner folders in {printable(str(submissions))}")
     return learners
+
+
+def _entries(folder: Path) -> list[os.DirEntry]:
+    """The entries of ``folder`` that do not start with a dot, sorted by name."""
+    with os.scandir(folder) as found:
+        return sorted((e for e in found if not e.name.startswith(".")), key=lambda e: e.name)
 
 
 def _order(sources: dict[str, SourceNotebook], row: GradeRow) -> tuple[int, str]:
@@ -404,13 +530,34 @@ def _missing(learner, source, message, settings: _Settings) -> NotebookResult:
 
 
 def _invalid(learner, source, message, settings: _Settings) -> NotebookResult:
-    message = first_line(message)
-    rows = _rows_for_all(learner, source, "invalid-notebook", message, settings.mode)
-    note = "The file you submitted could not be read as a Jupyter notebook, so nothing ran."
-    nb = new_notebook(cells=[feedback_cell(learner, source.name, rows, note)])
-    settings.writer.write(nb, settings.feedback_path(learner, source.name))
-    settings.log(f"{learner}/{source.name}: invalid notebook ({message})")
+    return _not_graded(learner, source, "invalid-notebook", message, settings)
+
+
+def _not_graded(learner, source, status: str, message, settings: _Settings) -> NotebookResult:
+    """Rows of ``status`` for a notebook that did not run, and a page that says why."""
+    message = first_line(printable(message))
+    rows = _rows_for_all(learner, source, status, message, settings.mode)
+    if status == "invalid-notebook":
+        note = "The file you submitted could not be read as a Jupyter notebook, so nothing ran."
+        settings.log(f"{learner}/{source.name}: invalid notebook ({message})")
+    else:
+        note = "The grader could not grade this notebook, so nothing ran; tell your instructor."
+        settings.log(f"{learner}/{source.name}: {status} ({message})")
+    _write_page(learner, source.name, rows, note, settings)
     return NotebookResult(learner, source.name, rows)
+
+
+def _write_page(learner: str, notebook: str, rows, note: str, settings: _Settings) -> None:
+    """Write a feedback page of the grading table alone; log (never raise) a failure."""
+    try:
+        page = new_notebook(cells=[feedback_cell(learner, notebook, rows, note)])
+        settings.writer.write(page, settings.feedback_path(learner, notebook))
+    except Exception as error:  # the rows stand without a page
+        settings.log(f"{learner}/{notebook}: feedback page not written ({_reason(error)})")
+
+
+def _reason(error: BaseException) -> str:
+    return first_line(printable(describe(error)))
 
 
 def _score(task: _Task, run: RunResult, settings: _Settings) -> NotebookResult:
@@ -534,7 +681,7 @@ def _feedback_notebook(task: _Task, run: RunResult, result: NotebookResult, sett
         if cell.cell_type != "code":
             nb.cells.append(new_markdown_cell(ready.shown[index]))
             continue
-        shown = new_code_cell(ready.shown[index])
+        shown = new_code_cell(_cut(ready.shown[index]))
         record = run.cells.get(index) or {}
         shown.execution_count = record.get("execution_count")
         notes = _notes(ready.code.get(index))
@@ -553,12 +700,20 @@ def _feedback_notebook(task: _Task, run: RunResult, result: NotebookResult, sett
     return nb
 
 
+def _cut(source: str) -> str:
+    """A cell's source as the feedback shows it: at most :data:`MAX_SHOWN_CHARS`."""
+    if len(source) <= MAX_SHOWN_CHARS:
+        return source
+    rest = len(source) - MAX_SHOWN_CHARS
+    return source[:MAX_SHOWN_CHARS] + f"\n# [grader] {rest:,} more characters not shown\n"
+
+
 def _verdict_line(row: GradeRow | None) -> str:
     """What a self-check cell shows instead of its output (which may hold hidden tests)."""
     if row is None:
         return "[grader] this self-check ran"
     score = f"{format_points(row.points)}/{format_points(row.max_points)}"
-    message = f": {row.message}" if row.message else ""
+    message = f": {printable(row.message)}" if row.message else ""
     return f"[grader] self-check {row.status} ({score}){message}"
 
 
@@ -570,10 +725,10 @@ def _notes(code: ExerciseCode | None) -> list[str]:
         return ["[grader] your cell for this exercise was not found; its stub ran instead"]
     screened = code.screened
     if screened.error:
-        return [f"[grader] not run: {screened.error}"]
+        return [f"[grader] not run: {printable(screened.error)}"]
     if screened.refused:
-        return ["[grader] not run, the stub ran instead: " + "; ".join(screened.refused)]
-    return [f"[grader] {not_run_note(code)}"] if screened.not_run else []
+        return ["[grader] not run, the stub ran instead: " + printable("; ".join(screened.refused))]
+    return [f"[grader] {printable(not_run_note(code))}"] if screened.not_run else []
 
 
 def _progress(result: NotebookResult) -> str:

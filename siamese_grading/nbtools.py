@@ -12,18 +12,18 @@ marker, so that a solution can never leak because of a stray space.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
+import os
 import re
+import stat
 import uuid
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 from nbformat import NotebookNode
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_raw_cell
+from nbformat.v4 import new_notebook
 
 from ._text import first_line
 
@@ -37,6 +37,18 @@ TEXT_STUB = "YOUR ANSWER HERE"
 METADATA_KEY = "siamese_grading"
 #: Submissions larger than this are reported as invalid notebooks.
 MAX_NOTEBOOK_BYTES = 100 * 2**20
+#: Submissions with more cells than this are reported as invalid notebooks (the
+#: course's notebooks have fewer than 200).
+MAX_CELLS = 5_000
+#: Most characters that a submission's code cells may hold in all (a course notebook
+#: holds at most 30,000): the grader reads code cells as Python to find the exercises.
+MAX_CODE_CHARS = 1_000_000
+#: Deepest nesting of lists and objects in what a submission keeps of its JSON
+#: (the notebook, its cells and their metadata; a course notebook nests 6 deep).
+MAX_NESTING = 64
+#: Why a submitted file that is a symbolic link is not read.
+SYMLINK_REASON = "the file is a symbolic link; submit the notebook file itself"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _GRADE_ID = re.compile(r"^[A-Za-z0-9_\-]+$")
 _EXERCISE_NUMBER = re.compile(r"^EXERCISE\s+(\d+(?:\.\d+)*)", re.IGNORECASE)
 
@@ -359,79 +371,226 @@ def _meta_problems(meta: dict, cell, where: str, allowed: set[str], source: str)
     return problems
 
 
-def read_notebook(path: str | Path) -> NotebookNode:
-    """Read a notebook that may not be one, and return a clean nbformat-4 copy.
+def read_regular_file(path: str | Path, limit: int) -> bytes:
+    """The bytes of ``path``, which must be a regular file (not a link) of at most ``limit`` bytes.
+
+    The file is opened without following a symbolic link (``O_NOFOLLOW``) and
+    without waiting on a pipe (``O_NONBLOCK``), checked to be a regular file on
+    the open descriptor (``fstat``), and read up to ``limit + 1`` bytes, so a link
+    to ``/proc/self/mem``, another learner's notebook or a device is never read.
 
     Raises
     ------
     InvalidNotebookError
-        With a one-line reason: too large, not UTF-8, not JSON, not a notebook.
+        With a one-line reason: a link, not a regular file, too large, unreadable.
+
+    Examples
+    --------
+    >>> read_regular_file("submissions/alice/07_the_triplet_loss.ipynb", 2**20)[:1]
+    b'{'
+    """
+    path = Path(path)
+    try:
+        info = os.lstat(path)
+    except OSError as error:
+        raise InvalidNotebookError(f"the file cannot be read ({error.strerror})") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise InvalidNotebookError(SYMLINK_REASON)
+    if not stat.S_ISREG(info.st_mode):
+        raise InvalidNotebookError(
+            "not a regular file (a folder, pipe or device), so not a notebook"
+        )
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
+    except OSError as error:  # ELOOP: it became a link after the lstat
+        raise InvalidNotebookError(f"the file cannot be opened ({error.strerror})") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise InvalidNotebookError("not a regular file, so not a notebook")
+        if info.st_size > limit:
+            raise InvalidNotebookError(_too_large(info.st_size, limit))
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, min(2**20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as error:
+        raise InvalidNotebookError(f"the file cannot be read ({error.strerror})") from None
+    finally:
+        os.close(fd)
+    if size > limit:  # it grew while being read
+        raise InvalidNotebookError(_too_large(size, limit))
+    return b"".join(chunks)
+
+
+def _too_large(size: int, limit: int) -> str:
+    return f"the file is {size / 2**20:.0f} MB, more than the limit of {limit / 2**20:.0f} MB"
+
+
+def read_notebook(path: str | Path) -> NotebookNode:
+    """Read a notebook that may not be one, and return a clean nbformat-4 copy.
+
+    Reading is bounded: the file must be a regular file (not a symbolic link) of
+    at most :data:`MAX_NOTEBOOK_BYTES`, valid UTF-8 JSON of nbformat 4 with at most
+    :data:`MAX_CELLS` cells and :data:`MAX_CODE_CHARS` characters of code, nested
+    at most :data:`MAX_NESTING` deep in what is kept (cells and metadata), and its
+    text must be valid Unicode (no lone surrogate). JSON nested too deep for
+    Python's parser is refused, not a crash.
+    Nothing is validated cell by cell with jsonschema: the copy is built from each
+    cell's type, source and metadata only, so it is a valid notebook by construction.
+
+    Raises
+    ------
+    InvalidNotebookError
+        With a one-line reason: a link, too large, not UTF-8, not JSON, too deeply
+        nested, too many cells, too much code, not a notebook.
 
     Examples
     --------
     >>> nb = read_notebook("submissions/alice/07_the_triplet_loss.ipynb")
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InvalidNotebookError("not a file")
-    size = path.stat().st_size
-    if size > MAX_NOTEBOOK_BYTES:
-        raise InvalidNotebookError(f"the file is {size / 2**20:.0f} MB, more than the limit")
+    data = read_regular_file(path, MAX_NOTEBOOK_BYTES)
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidNotebookError("not a text file (not UTF-8), so not a notebook") from None
+    del data
     try:
         content = json.loads(text)
     except json.JSONDecodeError as error:
         raise InvalidNotebookError(f"not valid JSON ({error}), so not a notebook") from None
+    except RecursionError:  # the C parser stops at Python's recursion limit: no crash
+        raise InvalidNotebookError(_too_deep()) from None
+    except MemoryError:
+        raise InvalidNotebookError("too large to read as JSON, so not a notebook") from None
     if not isinstance(content, dict) or "nbformat" not in content:
         raise InvalidNotebookError("JSON but not a Jupyter notebook (no 'nbformat' key)")
+    version = content.get("nbformat")
+    if version != 4 or isinstance(version, bool):
+        raise InvalidNotebookError(
+            f"a notebook of format version {str(version)[:20]!r}, and the grader reads "
+            "version 4; open it in Jupyter and save it again"
+        )
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            raw = nbformat.reads(text, as_version=4)
-    except Exception as error:  # nbformat raises many kinds of errors on junk
-        reason = first_line(str(error), limit=160) or type(error).__name__
-        raise InvalidNotebookError(f"not a valid notebook: {reason}") from None
-    return clean_notebook(raw)
+        return clean_notebook(content)
+    except RecursionError:  # pragma: no cover - the nesting is checked before copying
+        raise InvalidNotebookError(_too_deep()) from None
+
+
+def _too_deep() -> str:
+    return f"nested more than {MAX_NESTING} levels deep (lists in lists...), so not a notebook"
+
+
+def check_nesting(value, depth: int = 1, limit: int = MAX_NESTING, where: str = "") -> None:
+    """Check, without recursion, that ``value`` nests at most ``limit`` deep, all valid text.
+
+    ``depth`` is the nesting level of ``value`` itself (1 for the notebook).
+
+    Raises
+    ------
+    InvalidNotebookError
+        If a list or object sits deeper than ``limit``, or a string (key or
+        value) holds a lone surrogate, which is not text.
+
+    Examples
+    --------
+    >>> check_nesting({"a": [[1]]}, limit=2)
+    Traceback (most recent call last):
+    ...
+    siamese_grading.nbtools.InvalidNotebookError: nested more than 2 levels deep ...
+    """
+    todo = [(value, depth)]
+    while todo:
+        item, level = todo.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                raise InvalidNotebookError(
+                    f"{where}holds a lone surrogate (such as \\ud800), which is not text, "
+                    "so not a notebook"
+                )
+            continue
+        if not isinstance(item, (dict, list)):
+            continue
+        if level > limit:
+            raise InvalidNotebookError(
+                f"{where}nested more than {limit} levels deep (lists in lists...), "
+                "so not a notebook"
+            )
+        children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+        todo.extend((child, level + 1) for child in children)
 
 
 def clean_notebook(raw) -> NotebookNode:
     """Rebuild a notebook from its cells' type, source and metadata only.
 
     Anything else (outputs, odd keys, attachments) is dropped, so the result is
-    always a valid nbformat 4.5 notebook with unique cell ids.
+    always a valid nbformat 4.5 notebook with unique cell ids. What is kept is
+    checked first (:data:`MAX_CELLS`, :data:`MAX_CODE_CHARS`, :func:`check_nesting`),
+    without recursion.
+
+    Raises
+    ------
+    InvalidNotebookError
+        If ``raw`` has no list of cells, too many, too much code, a malformed
+        cell, or metadata nested too deeply.
     """
     cells = raw.get("cells") if isinstance(raw, dict) else None
     if not isinstance(cells, list):
         raise InvalidNotebookError("not a notebook: it has no list of cells")
-    makers = {"code": new_code_cell, "markdown": new_markdown_cell, "raw": new_raw_cell}
+    if len(cells) > MAX_CELLS:
+        raise InvalidNotebookError(
+            f"the notebook has {len(cells):,} cells, more than the limit of {MAX_CELLS:,}"
+        )
     nb = new_notebook()
     metadata = raw.get("metadata")
     if isinstance(metadata, dict):
-        nb.metadata = copy.deepcopy(NotebookNode(metadata))
+        check_nesting(metadata, depth=2, where="its metadata: ")
+        nb.metadata = nbformat.from_dict(metadata)
     seen_ids: set[str] = set()
+    code_chars = 0
     for number, cell in enumerate(cells):
-        if not isinstance(cell, dict) or cell.get("cell_type") not in makers:
-            raise InvalidNotebookError(f"not a notebook: cell {number} is malformed")
-        source = cell.get("source", "")
-        if isinstance(source, list) and all(isinstance(s, str) for s in source):
-            source = "".join(source)
-        if not isinstance(source, str):
-            raise InvalidNotebookError(f"not a notebook: cell {number} has no text")
-        new = makers[cell["cell_type"]](source=source)
-        cell_metadata = cell.get("metadata")
-        if isinstance(cell_metadata, dict):
-            new.metadata = copy.deepcopy(NotebookNode(cell_metadata))
-        cell_id = cell.get("id")
-        if isinstance(cell_id, str) and re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", cell_id):
-            new.id = cell_id
-        if new.id in seen_ids:
-            new.id = new_cell_id()
-        seen_ids.add(new.id)
+        new = _clean_cell(cell, number, seen_ids)
+        code_chars += len(new.source) if new.cell_type == "code" else 0
+        if code_chars > MAX_CODE_CHARS:
+            raise InvalidNotebookError(
+                f"the notebook's code cells hold more than {MAX_CODE_CHARS:,} characters "
+                "(the limit); keep your code to the exercises"
+            )
         nb.cells.append(new)
     return nb
+
+
+def _clean_cell(cell, number: int, seen_ids: set[str]) -> NotebookNode:
+    """One cell of :func:`clean_notebook` (depth 3: notebook, cells, cell)."""
+    kind = cell.get("cell_type") if isinstance(cell, dict) else None
+    if kind not in ("code", "markdown", "raw"):
+        raise InvalidNotebookError(f"not a notebook: cell {number} is malformed")
+    source = cell.get("source", "")
+    if isinstance(source, list) and all(isinstance(s, str) for s in source):
+        source = "".join(source)
+    if not isinstance(source, str):
+        raise InvalidNotebookError(f"not a notebook: cell {number} has no text")
+    check_nesting(source, where=f"cell {number} ")
+    new = NotebookNode(cell_type=kind, metadata=NotebookNode(), source=source)
+    if kind == "code":
+        new.execution_count = None
+        new.outputs = []
+    cell_metadata = cell.get("metadata")
+    if isinstance(cell_metadata, dict):
+        check_nesting(cell_metadata, depth=4, where=f"the metadata of cell {number}: ")
+        new.metadata = nbformat.from_dict(cell_metadata)
+    cell_id = cell.get("id")
+    if not (isinstance(cell_id, str) and re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", cell_id)):
+        cell_id = new_cell_id()
+    while cell_id in seen_ids:
+        cell_id = new_cell_id()
+    seen_ids.add(cell_id)
+    new.id = cell_id
+    return new
 
 
 def new_cell_id() -> str:

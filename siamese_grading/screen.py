@@ -76,6 +76,10 @@ SAFE_MODULES = frozenset(
     | {"copy", "enum", "abc", "textwrap", "time", "os", "__future__"}
 )
 _MAGIC = re.compile(r"^(\s*)([%!]|\?\w|\w+\?\s*$)")
+#: Longest cell (in characters) that the screen reads; a longer exercise cell is refused.
+MAX_SOURCE_CHARS = 200_000
+#: Deepest syntax tree the screen walks (an exercise nests about 20 deep); deeper is refused.
+MAX_AST_DEPTH = 100
 
 
 @dataclass(frozen=True)
@@ -156,11 +160,41 @@ def blank_magics(source: str) -> tuple[str, list[int]]:
 
 
 def parse(source: str) -> ast.Module | None:
-    """The module of ``source`` (IPython syntax blanked), or None if it does not parse."""
-    try:
-        return ast.parse(blank_magics(source)[0])
-    except (SyntaxError, ValueError):
+    """The module of ``source`` (IPython syntax blanked), or None if it cannot be read.
+
+    None too when ``source`` is longer than :data:`MAX_SOURCE_CHARS` or its tree
+    deeper than :data:`MAX_AST_DEPTH` (or too deep for Python's own parser).
+
+    Examples
+    --------
+    >>> parse("x" + ".a" * 50_000) is None
+    True
+    """
+    if len(source) > MAX_SOURCE_CHARS:
         return None
+    try:
+        tree = ast.parse(blank_magics(source)[0])
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    return tree if tree_depth(tree) <= MAX_AST_DEPTH else None
+
+
+def tree_depth(tree: ast.AST, limit: int = MAX_AST_DEPTH) -> int:
+    """Depth of ``tree`` (1 for a lone node), found without recursion; stops past ``limit``.
+
+    Examples
+    --------
+    >>> tree_depth(ast.parse("x.a.b"))  # Module, Expr, Attribute, Attribute, Name
+    5
+    """
+    deepest, todo = 0, [(tree, 1)]
+    while todo:
+        node, depth = todo.pop()
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            break
+        todo.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return deepest
 
 
 def dump(node: ast.AST) -> str:
@@ -262,7 +296,37 @@ def screen(source: str, policy: Policy) -> Screened:
     >>> screen("import numpy as np\\nnp.allclose = lambda *a, **k: True",
     ...        Policy(top_level=True, modules=frozenset({"numpy"}))).refused
     ['line 2: assigns to np.allclose; exercise code may only set attributes of self']
+
+    A cell longer than :data:`MAX_SOURCE_CHARS`, nested deeper than
+    :data:`MAX_AST_DEPTH` or too large to read (``RecursionError``,
+    ``MemoryError``) is refused with a one-line reason, never a crash:
+
+    >>> screen("x" + ".a" * 50_000, Policy()).refused[0]
+    'is nested more than 100 levels deep (RecursionError), more than the grader reads; ...'
     """
+    if len(source) > MAX_SOURCE_CHARS:
+        return Screened(
+            code="",
+            refused=[
+                f"is {len(source):,} characters long, more than the grader reads "
+                f"({MAX_SOURCE_CHARS:,}); keep the exercise cell to your solution"
+            ],
+        )
+    try:
+        return _screen(source, policy)
+    except (RecursionError, MemoryError) as error:
+        return Screened(code="", refused=[_too_deep(f" ({type(error).__name__})")])
+
+
+def _too_deep(detail: str = "") -> str:
+    return (
+        f"is nested more than {MAX_AST_DEPTH} levels deep{detail}, more than the grader "
+        "reads; write it more simply"
+    )
+
+
+def _screen(source: str, policy: Policy) -> Screened:
+    """:func:`screen` of a cell of bounded length (may raise RecursionError, MemoryError)."""
     text, magics = blank_magics(source)
     lines = text.split("\n")
     original = source.replace("\r\n", "\n").split("\n")
@@ -273,6 +337,8 @@ def screen(source: str, policy: Policy) -> Screened:
         where = f" (line {line})" if line else ""
         message = getattr(error, "msg", None) or str(error)
         return Screened(code="", error=f"SyntaxError in the exercise cell{where}: {message}")
+    if tree_depth(tree) > MAX_AST_DEPTH:
+        return Screened(code="", refused=[_too_deep()])
     result = Screened(code="")
     result.not_run += [(n, original[n - 1].strip()) for n in magics]
     keep = [number not in magics for number in range(1, len(lines) + 1)]
