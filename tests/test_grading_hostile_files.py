@@ -540,26 +540,34 @@ def test_read_notebook_keeps_metadata_nested_within_the_limit(folder):
     nbformat.validate(nb)
 
 
-def test_read_notebook_is_fast_and_bounded_in_cells(folder):
+def test_read_notebook_is_bounded_in_cells_and_validates_no_cell(folder, monkeypatch):
+    """30,000 cells are refused by count; 5,000 are read without jsonschema per cell.
+
+    The old reader rebuilt every cell with nbformat's constructors, which validate it with
+    jsonschema (about 30 s for 30,000 cells here): counting the constructors' validations
+    shows that reading no longer does so. (How long it takes is measured, not asserted: timing
+    goals belong in benchmarks, and machines differ.)
+    """
     many = folder / "many.ipynb"
     many.write_text(many_cells_text(30_000), encoding="utf-8")
-    started = time.perf_counter()
     with pytest.raises(InvalidNotebookError, match="30,000 cells, more than the limit of 5,000"):
         read_notebook(many)
-    refused = time.perf_counter() - started
     limit = folder / "limit.ipynb"
     limit.write_text(many_cells_text(nbtools.MAX_CELLS), encoding="utf-8")
-    started = time.perf_counter()
+
+    import nbformat.v4.nbbase
+
+    calls = []
+    real = nbformat.v4.nbbase.validate
+    monkeypatch.setattr(nbformat.v4.nbbase, "validate", lambda *a, **k: calls.append(a))
     nb = read_notebook(limit)
-    ours = time.perf_counter() - started
     assert len(nb.cells) == nbtools.MAX_CELLS
-    nbformat.validate(nb)  # valid by construction, checked once here
-    started = time.perf_counter()
-    for _ in range(500):  # how the old reader rebuilt each cell: validated with jsonschema
+    assert len(calls) <= 1, f"{len(calls)} validations for one notebook"  # at most the notebook
+    for _ in range(3):  # the old way: every cell built by nbformat's constructors is validated
         new_code_cell(source="")
-    per_cell = (time.perf_counter() - started) / 500
-    assert refused < 2 and ours < 2, (refused, ours)
-    assert ours < per_cell * nbtools.MAX_CELLS / 3, (ours, per_cell)
+    assert len(calls) >= 3
+    monkeypatch.setattr(nbformat.v4.nbbase, "validate", real)
+    nbformat.validate(nb)  # valid by construction, checked once here
 
 
 def test_read_notebook_refuses_a_lone_surrogate(folder):
