@@ -29,11 +29,14 @@ from siamese_grading.remote import KernelGone, ProtocolError, Remote, RequestTim
 from ._base import Failed, LearnerRaised
 from .distance import judge_squared_distance
 from .loss import judge_triplet_loss
+from .training_data import judge_small_test_set, judge_triplet_stream
 
 #: grade_id of a self-check cell -> the judge that decides its grade.
 JUDGES: dict[str, Callable[[Remote, np.random.Generator], None]] = {
     "check_ex1_1_squared_distance": judge_squared_distance,
     "check_ex7_1_triplet_loss": judge_triplet_loss,
+    "check_ex8_1_small_test_set": judge_small_test_set,
+    "check_ex8_4_triplet_stream": judge_triplet_stream,
 }
 
 __all__ = ["JUDGES", "Failed", "LearnerRaised", "judge"]

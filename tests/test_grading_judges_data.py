@@ -1,0 +1,95 @@
+"""The judges of the data exercises (2.1, 4.1, 8.1, 8.2, 8.4, 9.1) decide alone, outside the kernel.
+
+Every answer of the developers' corpora goes through its judge in this process (the
+answer's function in a namespace, the real request code run by ``InProcessKernel``):
+right answers pass on several seeds, wrong ones fail, even though the kernel's own
+self-check never ran. Weakening one part of a judge (monkeypatch) lets a named wrong
+answer through, so each part is needed. The slow test grades the real instructor
+notebooks, their student versions and attackers who switch the kernel's check off, in
+one run with ``jobs=2``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import test_check_training as training_corpus
+from test_grading_judges import InProcessKernel
+
+import helpers
+from siamese_grading.judges import judge, training_data
+from siamese_grading.remote import Remote
+
+SEEDS = (0, 1, 2)
+
+
+def remote_with(**functions) -> Remote:
+    """A kernel whose globals are the course's usual names and ``functions``."""
+    import keras
+
+    namespace = {"np": np, "helpers": helpers, "keras": keras, "ops": keras.ops, **functions}
+    return Remote(InProcessKernel(namespace))
+
+
+def verdict(grade_id: str, name: str, function, seed: int = 0) -> dict:
+    return judge(grade_id, remote_with(**{name: function}), seed)
+
+
+# ======================================================================= 8.1 small test set
+
+SMALL_ID = "check_ex8_1_small_test_set"
+#: What the judge says to each wrong answer of the corpus.
+SMALL_MESSAGES = {
+    "small_window": "neighbouring rows",
+    "small_rotation_by_seed": "neighbouring rows",
+    "small_from_the_first_rows": "never picked",
+    "small_first_of_each_digit": "never picked",
+    "small_with_replacement": "same image more than once",
+    "small_not_balanced": "exactly",
+    "small_labels_shuffled_apart": "do not belong to their images",
+    "small_global_rng": "two different sets for the same seed",
+    "small_per_digit_in_all": "of EACH digit",
+    "small_float_labels": "integer labels",
+    "small_stub": "not implemented make_small_test_set yet",
+}
+
+
+@pytest.mark.parametrize("answer", training_corpus.SMALL_RIGHT, ids=lambda f: f.__name__)
+def test_right_small_test_sets_pass_the_judge(answer):
+    for seed in SEEDS:
+        got = verdict(SMALL_ID, "make_small_test_set", answer, seed)
+        assert got["status"] == "passed", got
+
+
+@pytest.mark.parametrize("answer", list(training_corpus.SMALL_WRONG), ids=lambda f: f.__name__)
+def test_wrong_small_test_sets_fail_the_judge(answer):
+    got = verdict(SMALL_ID, "make_small_test_set", answer)
+    assert got["status"] in ("failed", "error"), got
+    assert SMALL_MESSAGES[answer.__name__] in got["message"]
+
+
+def test_the_8_1_judge_asks_few_requests_and_draws_new_data_per_seed():
+    seen = []
+    for seed in (0, 1):
+        remote = remote_with(make_small_test_set=training_corpus.small_loop)
+        calls = []
+        inner = remote.call
+        remote.call = lambda name, *a, _c=calls, _i=inner, **k: (_c.append(a), _i(name, *a, **k))[1]
+        assert judge(SMALL_ID, remote, seed)["status"] == "passed"
+        assert remote.requests <= 4
+        seen.append(calls[0][1])
+    assert not np.array_equal(seen[0], seen[1])
+
+
+@pytest.mark.parametrize(
+    ("part", "weaker", "caught"),
+    [
+        ("every_row_picked", None, training_corpus.small_from_the_first_rows),
+        ("not_neighbours", None, training_corpus.small_window),
+        ("not_neighbours", None, training_corpus.small_rotation_by_seed),
+    ],
+)
+def test_each_part_of_the_8_1_judge_is_needed(monkeypatch, part, weaker, caught):
+    assert verdict(SMALL_ID, "make_small_test_set", caught)["status"] != "passed"
+    monkeypatch.setattr(training_data, part, lambda *args: weaker)
+    assert verdict(SMALL_ID, "make_small_test_set", caught)["status"] == "passed"
