@@ -14,10 +14,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import test_check_training as training_corpus
-from test_grading_judges import InProcessKernel
+from test_grading_judges import InProcessKernel, corpus_remote
 
 import helpers
-from siamese_grading.judges import judge, training_data
+from answer_corpus import ANSWERS, BY_NAME
+from siamese_grading.judges import batches, judge, training_data
 from siamese_grading.remote import Remote
 
 SEEDS = (0, 1, 2)
@@ -93,3 +94,33 @@ def test_each_part_of_the_8_1_judge_is_needed(monkeypatch, part, weaker, caught)
     assert verdict(SMALL_ID, "make_small_test_set", caught)["status"] != "passed"
     monkeypatch.setattr(training_data, part, lambda *args: weaker)
     assert verdict(SMALL_ID, "make_small_test_set", caught)["status"] == "passed"
+
+
+# ======================================================================= 4.1 create_batch
+
+BATCH_ID = "check_ex4_1_create_batch"
+BATCHES = [answer for answer in ANSWERS if answer.number == "4.1"]
+
+
+@pytest.mark.parametrize("answer", BATCHES, ids=[a.name for a in BATCHES])
+def test_the_4_1_judge_alone_gives_every_corpus_answer_its_verdict(answer):
+    for seed in SEEDS if answer.correct else SEEDS[:1]:
+        got = judge(BATCH_ID, corpus_remote(answer), seed)
+        if answer.correct:
+            assert got["status"] == "passed", got
+        else:
+            assert got["status"] in ("failed", "error"), got
+
+
+@pytest.mark.parametrize(
+    ("part", "caught"),
+    [
+        ("coverage", "batch_last_row_never_anchor"),
+        ("coverage", "batch_negatives_from_first_rows"),
+        ("labels", "batch_positive_may_be_anchor"),
+    ],
+)
+def test_each_part_of_the_4_1_judge_is_needed(monkeypatch, part, caught):
+    assert judge(BATCH_ID, corpus_remote(BY_NAME[caught]), 0)["status"] != "passed"
+    monkeypatch.setattr(batches, part, lambda *args: None)
+    assert judge(BATCH_ID, corpus_remote(BY_NAME[caught]), 0)["status"] == "passed"
