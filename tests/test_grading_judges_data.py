@@ -124,3 +124,65 @@ def test_each_part_of_the_4_1_judge_is_needed(monkeypatch, part, caught):
     assert judge(BATCH_ID, corpus_remote(BY_NAME[caught]), 0)["status"] != "passed"
     monkeypatch.setattr(batches, part, lambda *args: None)
     assert judge(BATCH_ID, corpus_remote(BY_NAME[caught]), 0)["status"] == "passed"
+
+
+# ======================================================================= 8.4 triplet stream
+
+STREAM_ID = "check_ex8_4_triplet_stream"
+#: What the judge says to each wrong answer of the corpus.
+STREAM_MESSAGES = {
+    "stream_class_iterator": "not a generator, which fit does not read",
+    "stream_map_count": "not a generator, which fit does not read",
+    "stream_cycle_of_ten": "repeats batches",
+    "stream_next_digit_negative": "never got a negative of digit",
+    "stream_fixed_partner": "always with the same positive",
+    "stream_hundred_batches": "stopped",
+    "stream_global_seeded_once": "same seed gave different batches",
+    "stream_batch_capped": "with batch_size=256",
+    "stream_rng_inside_loop": "repeats batches",
+    "stream_one_batch": "not an endless stream",
+    "stream_a_list": "needs a tuple",
+    "stream_targets_per_row": "zeros of shape",
+    "stream_ends": "stopped",
+    "stream_global_rng": "same seed gave different batches",
+    "stream_negatives_of_the_first_rows": "different examples",
+    "stream_positive_is_anchor": "the positive is the anchor itself",
+    "stream_wrong_order": "positives and negatives are swapped",
+    "stream_stub": "not implemented triplet_stream yet",
+}
+
+
+@pytest.mark.parametrize("answer", training_corpus.STREAM_RIGHT, ids=lambda f: f.__name__)
+def test_right_streams_pass_the_judge(answer):
+    for seed in SEEDS:
+        got = verdict(STREAM_ID, "triplet_stream", answer, seed)
+        assert got["status"] == "passed", got
+        assert got["requests"] <= 20
+
+
+@pytest.mark.parametrize("answer", list(training_corpus.STREAM_WRONG), ids=lambda f: f.__name__)
+def test_wrong_streams_fail_the_judge(answer):
+    got = verdict(STREAM_ID, "triplet_stream", answer)
+    assert got["status"] in ("failed", "error"), got
+    assert STREAM_MESSAGES[answer.__name__] in got["message"]
+
+
+def test_the_8_4_judge_sees_a_list_of_inputs_although_the_protocol_sends_tuples_as_lists():
+    # the protocol itself cannot tell them apart: the draw probe marks tuples
+    assert remote_with().probe("def probe(ns):\n    return (1, 2)\n").value == [1, 2]
+    got = verdict(STREAM_ID, "triplet_stream", training_corpus.stream_a_list)
+    assert "needs a tuple" in got["message"]
+
+
+@pytest.mark.parametrize(
+    ("part", "weaker", "caught"),
+    [
+        ("PROBE_IS_GENERATOR", "def probe(ns, s):\n    return True\n", "stream_class_iterator"),
+        ("STREAM_BATCHES", 50, "stream_hundred_batches"),  # fewer batches than it yields
+    ],
+)
+def test_each_part_of_the_8_4_judge_is_needed(monkeypatch, part, weaker, caught):
+    answer = getattr(training_corpus, caught)
+    assert verdict(STREAM_ID, "triplet_stream", answer)["status"] != "passed"
+    monkeypatch.setattr(training_data, part, weaker)
+    assert verdict(STREAM_ID, "triplet_stream", answer)["status"] == "passed"

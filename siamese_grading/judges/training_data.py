@@ -209,7 +209,8 @@ def probe(namespace, stream, count):
 
 def open_stream(remote: Remote, x, y, batch_size: int, emb_size: int, seed: int) -> Kept:
     """The learner's stream, kept in the kernel; :class:`Failed` unless it is a generator."""
-    got = unwrap(remote.call(STREAM, x, y, batch_size, emb_size, seed, keep="stream"), STREAM)
+    key = f"stream_{remote.requests}"  # one key per stream: they live side by side
+    got = unwrap(remote.call(STREAM, x, y, batch_size, emb_size, seed, keep=key), STREAM)
     if not isinstance(got, Kept):
         raise Failed(
             f"{STREAM} returned "
