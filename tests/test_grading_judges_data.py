@@ -186,3 +186,52 @@ def test_each_part_of_the_8_4_judge_is_needed(monkeypatch, part, weaker, caught)
     assert verdict(STREAM_ID, "triplet_stream", answer)["status"] != "passed"
     monkeypatch.setattr(training_data, part, weaker)
     assert verdict(STREAM_ID, "triplet_stream", answer)["status"] == "passed"
+
+
+# ======================================================================= 2.1 prepare_images
+
+IMAGES_ID = "check_ex2_1_prepare_images"
+IMAGES = [answer for answer in ANSWERS if answer.number == "2.1"]
+
+
+@pytest.mark.parametrize("answer", IMAGES, ids=[a.name for a in IMAGES])
+def test_the_2_1_judge_alone_gives_every_corpus_answer_its_verdict(answer):
+    for seed in SEEDS if answer.correct else SEEDS[:1]:
+        got = judge(IMAGES_ID, corpus_remote(answer), seed)
+        if answer.correct:
+            assert got["status"] == "passed", got
+        else:
+            assert got["status"] in ("failed", "error"), got
+
+
+def test_the_2_1_judge_prepares_its_own_random_images_not_the_kernels():
+    calls = []
+    remote = corpus_remote(BY_NAME["images_solution"])
+    inner = remote.call
+    remote.call = lambda name, *a, _i=inner, **k: (calls.append(a), _i(name, *a, **k))[1]
+    assert judge(IMAGES_ID, remote, 0)["status"] == "passed"
+    images = calls[0][0]
+    assert images.dtype == np.uint8 and images.shape[1:] == (28, 28)
+    other = []
+    remote.call = lambda name, *a, _i=inner, **k: (other.append(a), _i(name, *a, **k))[1]
+    judge(IMAGES_ID, remote, 1)
+    assert images.shape != other[0][0].shape or not np.array_equal(images, other[0][0])
+    # an answer that prepares the kernel's own raw images whatever it is asked: 0
+    cheat = 'return (x_train_raw[: len(images)].reshape(-1, 784) / 255).astype("float32")'
+    assert judge(IMAGES_ID, remote_with_source("02", cheat), 0)["status"] == "failed"
+
+
+def remote_with_source(notebook: str, body: str) -> Remote:
+    """The exercise cell of ``notebook`` with ``body`` as its solution, run as a kernel."""
+    from answer_corpus import Answer
+
+    return corpus_remote(Answer(notebook, "custom", body))
+
+
+def test_each_part_of_the_2_1_judge_is_needed(monkeypatch):
+    from siamese_grading.judges import images
+
+    answer = BY_NAME["images_transposed"]
+    assert judge(IMAGES_ID, corpus_remote(answer), 0)["status"] == "failed"
+    monkeypatch.setattr(images, "ATOL", np.inf)  # no comparison with raw / 255
+    assert judge(IMAGES_ID, corpus_remote(answer), 0)["status"] == "passed"

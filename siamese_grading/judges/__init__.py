@@ -29,6 +29,7 @@ from siamese_grading.remote import KernelGone, ProtocolError, Remote, RequestTim
 from ._base import Failed, LearnerRaised
 from .batches import judge_create_batch
 from .distance import judge_squared_distance
+from .images import judge_prepare_images
 from .loss import judge_triplet_loss
 from .training_data import judge_small_test_set, judge_triplet_stream
 
@@ -36,6 +37,7 @@ from .training_data import judge_small_test_set, judge_triplet_stream
 JUDGES: dict[str, Callable[[Remote, np.random.Generator], None]] = {
     "check_ex1_1_squared_distance": judge_squared_distance,
     "check_ex7_1_triplet_loss": judge_triplet_loss,
+    "check_ex2_1_prepare_images": judge_prepare_images,
     "check_ex4_1_create_batch": judge_create_batch,
     "check_ex8_1_small_test_set": judge_small_test_set,
     "check_ex8_4_triplet_stream": judge_triplet_stream,
