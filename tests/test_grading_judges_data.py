@@ -18,7 +18,7 @@ from test_grading_judges import InProcessKernel, corpus_remote
 
 import helpers
 from answer_corpus import ANSWERS, BY_NAME
-from siamese_grading.judges import batches, judge, training_data
+from siamese_grading.judges import batches, judge, mining, training_data
 from siamese_grading.remote import Remote
 
 SEEDS = (0, 1, 2)
@@ -235,3 +235,185 @@ def test_each_part_of_the_2_1_judge_is_needed(monkeypatch):
     assert judge(IMAGES_ID, corpus_remote(answer), 0)["status"] == "failed"
     monkeypatch.setattr(images, "ATOL", np.inf)  # no comparison with raw / 255
     assert judge(IMAGES_ID, corpus_remote(answer), 0)["status"] == "passed"
+
+
+# ======================================================================= 9.1 batch hard
+
+HARD_ID = "check_ex9_1_batch_hard"
+#: Lines shared by most answers below: the masks of positives and negatives.
+_MASKS = """
+same = ops.equal(labels[:, None], labels[None, :])
+itself = ops.eye(ops.shape(dist)[0], dtype="bool")
+is_positive = ops.logical_and(same, ops.logical_not(itself))
+"""
+#: Right answers to 9.1, in several styles.
+HARD_RIGHT = {
+    "solution": _MASKS
+    + """
+hardest_pos = ops.max(ops.where(is_positive, dist, 0.0), axis=1)
+far = ops.max(dist) + 1.0
+hardest_neg = ops.min(ops.where(same, far, dist), axis=1)
+return ops.mean(ops.relu(hardest_pos - hardest_neg + margin))
+""",
+    "inf_masks": _MASKS
+    + """
+hardest_pos = ops.max(ops.where(is_positive, dist, -np.inf), axis=1)
+hardest_neg = ops.min(ops.where(same, np.inf, dist), axis=1)
+return ops.mean(ops.maximum(hardest_pos - hardest_neg + margin, 0.0))
+""",
+    "multiplied_masks": _MASKS
+    + """
+pos = ops.cast(is_positive, dist.dtype)
+neg = 1.0 - ops.cast(same, dist.dtype)
+hardest_pos = ops.max(dist * pos, axis=1)
+hardest_neg = ops.min(dist + (1.0 - neg) * (ops.max(dist) + 1.0), axis=1)
+return ops.mean(ops.relu(hardest_pos - hardest_neg + margin))
+""",
+    "own_distances": """
+sq = ops.sum(ops.square(y_pred[:, None, :] - y_pred[None, :, :]), axis=-1)
+same = ops.equal(labels[:, None], labels[None, :])
+eye = ops.eye(ops.shape(sq)[0], dtype="bool")
+hardest_pos = ops.max(ops.where(same & ~eye, sq, 0.0), axis=1)
+hardest_neg = ops.min(ops.where(same, 1e9, sq), axis=1)
+return ops.mean(ops.relu(hardest_pos - hardest_neg + margin))
+""",
+    "course_helper": "return helpers.batch_hard_triplet_loss(y_true, y_pred, margin=margin, "
+    "squared=True)",
+}
+#: Wrong answers to 9.1: the self-check's _mistakes, and more.
+HARD_WRONG = {
+    "min_positive": _MASKS
+    + """
+hardest_pos = ops.min(ops.where(is_positive, dist, 1e9), axis=1)
+hardest_neg = ops.min(ops.where(same, 1e9, dist), axis=1)
+return ops.mean(ops.relu(hardest_pos - hardest_neg + margin))
+""",
+    "self_positive": _MASKS
+    + """
+hardest_pos = ops.min(ops.where(same, dist, 1e9), axis=1)
+hardest_neg = ops.min(ops.where(same, 1e9, dist), axis=1)
+return ops.mean(ops.relu(hardest_pos - hardest_neg + margin))
+""",
+    "unmasked_negative": _MASKS
+    + """
+hardest_pos = ops.max(ops.where(is_positive, dist, 0.0), axis=1)
+hardest_neg = ops.min(ops.where(itself, 1e9, dist), axis=1)
+return ops.mean(ops.relu(hardest_pos - hardest_neg + margin))
+""",
+    "negative_is_itself": _MASKS
+    + """
+hardest_pos = ops.max(ops.where(is_positive, dist, 0.0), axis=1)
+hardest_neg = ops.min(dist, axis=1)
+return ops.mean(ops.relu(hardest_pos - hardest_neg + margin))
+""",
+    "sum": _MASKS
+    + """
+hardest_pos = ops.max(ops.where(is_positive, dist, 0.0), axis=1)
+hardest_neg = ops.min(ops.where(same, 1e9, dist), axis=1)
+return ops.sum(ops.relu(hardest_pos - hardest_neg + margin))
+""",
+    "no_relu": _MASKS
+    + """
+hardest_pos = ops.max(ops.where(is_positive, dist, 0.0), axis=1)
+hardest_neg = ops.min(ops.where(same, 1e9, dist), axis=1)
+return ops.mean(hardest_pos - hardest_neg + margin)
+""",
+    "fixed_margin": _MASKS
+    + """
+hardest_pos = ops.max(ops.where(is_positive, dist, 0.0), axis=1)
+hardest_neg = ops.min(ops.where(same, 1e9, dist), axis=1)
+return ops.mean(ops.relu(hardest_pos - hardest_neg + 0.2))
+""",
+    "square_root": _MASKS
+    + """
+root = ops.sqrt(ops.maximum(dist, 1e-12))
+hardest_pos = ops.max(ops.where(is_positive, root, 0.0), axis=1)
+hardest_neg = ops.min(ops.where(same, 1e9, root), axis=1)
+return ops.mean(ops.relu(hardest_pos - hardest_neg + margin))
+""",
+    "per_anchor": _MASKS
+    + """
+hardest_pos = ops.max(ops.where(is_positive, dist, 0.0), axis=1)
+hardest_neg = ops.min(ops.where(same, 1e9, dist), axis=1)
+return ops.relu(hardest_pos - hardest_neg + margin)
+""",
+    "numpy_only": """
+d = np.asarray(dist)
+lab = np.asarray(labels)
+same = lab[:, None] == lab[None, :]
+pos = np.where(same & ~np.eye(len(lab), dtype=bool), d, 0.0).max(axis=1)
+neg = np.where(same, np.inf, d).min(axis=1)
+return np.float32(np.maximum(pos - neg + margin, 0.0).mean())
+""",
+    "default_margin_one": None,  # filled in below: the signature's default is 1.0
+    "stub": "raise NotImplementedError()",
+}
+
+
+def hard_remote(body: str, default: str = "0.2") -> Remote:
+    """Notebook 09's exercise cell with ``body`` as its solution, in the notebook's names."""
+    import keras
+    from test_check_corpus import with_answer
+
+    from notebook_tools import exercise_cell, load, source
+
+    cell = source(exercise_cell(load("09_going_further.ipynb"), "ex9_1_batch_hard"))
+    cell = cell.replace("margin=0.2):", f"margin={default}):")
+    namespace = {"np": np, "helpers": helpers, "keras": keras, "ops": keras.ops}
+    exec(with_answer(cell, body.strip("\n")), namespace)  # noqa: S102 - the test's own answers
+    return Remote(InProcessKernel(namespace))
+
+
+def hard_answer(name: str) -> Remote:
+    if name == "default_margin_one":
+        return hard_remote(HARD_RIGHT["solution"], default="1.0")
+    return hard_remote(HARD_RIGHT.get(name) or HARD_WRONG[name])
+
+
+@pytest.mark.parametrize("name", sorted(HARD_RIGHT))
+def test_right_batch_hard_losses_pass_the_judge(name):
+    for seed in SEEDS:
+        got = judge(HARD_ID, hard_answer(name), seed)
+        assert got["status"] == "passed", got
+
+
+@pytest.mark.parametrize("name", sorted(HARD_WRONG))
+def test_wrong_batch_hard_losses_fail_the_judge(name):
+    for seed in SEEDS:
+        got = judge(HARD_ID, hard_answer(name), seed)
+        assert got["status"] in ("failed", "error"), got
+
+
+def test_the_9_1_reference_agrees_with_the_course_and_the_hidden_tests():
+    import keras
+
+    rng = np.random.default_rng(5)
+    labels = np.repeat(np.arange(10), 12).astype("float32")
+    emb = rng.normal(size=(120, 64)).astype("float32")
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    course = float(keras.ops.convert_to_numpy(
+        helpers.batch_hard_triplet_loss(labels, emb, margin=0.2, squared=True)
+    ))  # fmt: skip
+    assert mining.reference_batch_hard(labels, emb) == pytest.approx(course, abs=1e-5)
+    d = np.sum((emb[:, None] - emb[None]) ** 2, axis=-1)
+    same = labels[:, None] == labels[None, :]
+    hidden = np.maximum(
+        d.max(axis=1, where=same, initial=0) - d.min(axis=1, where=~same, initial=9) + 0.2, 0
+    ).mean()
+    assert mining.reference_batch_hard(labels, emb) == pytest.approx(hidden, abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("part", "weaker", "caught"),
+    [
+        ("training_step", lambda remote, rng: None, "numpy_only"),  # right values, eagerly
+        ("loss_of", lambda remote, labels, emb, **margin: 0.0, "min_positive"),
+    ],
+)
+def test_each_part_of_the_9_1_judge_is_needed(monkeypatch, part, weaker, caught):
+    assert judge(HARD_ID, hard_answer(caught), 0)["status"] != "passed"
+    monkeypatch.setattr(mining, part, weaker)
+    if part == "loss_of":  # no values compared: the reference is what it is asked
+        monkeypatch.setattr(mining, "reference_batch_hard", lambda *a, **k: 0.0)
+        monkeypatch.setattr(mining, "training_step", lambda remote, rng: None)
+    assert judge(HARD_ID, hard_answer(caught), 0)["status"] == "passed"
