@@ -11,15 +11,19 @@ one run with ``jobs=2``.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
+import test_check_retrieval as retrieval_corpus
 import test_check_training as training_corpus
 from test_grading_judges import InProcessKernel, corpus_remote
 
 import helpers
 from answer_corpus import ANSWERS, BY_NAME
-from siamese_grading.judges import batches, judge, mining, training_data
+from siamese_grading.judges import batches, judge, mining, retrieval, training_data
 from siamese_grading.remote import Remote
+from siamese_grading.resident import ResidentRise
 
 SEEDS = (0, 1, 2)
 
@@ -417,3 +421,102 @@ def test_each_part_of_the_9_1_judge_is_needed(monkeypatch, part, weaker, caught)
         monkeypatch.setattr(mining, "reference_batch_hard", lambda *a, **k: 0.0)
         monkeypatch.setattr(mining, "training_step", lambda remote, rng: None)
     assert judge(HARD_ID, hard_answer(caught), 0)["status"] == "passed"
+
+
+# ======================================================================= 8.2 precision at 1
+
+P_AT_1_ID = "check_ex8_2_precision_at_1"
+
+
+class MeasuringKernel(InProcessKernel):
+    """The in-process kernel that measures its own resident memory during a request."""
+
+    def __call__(self, code: str, measure: bool = False):
+        if not measure:
+            return super().__call__(code)
+        with ResidentRise(os.getpid()) as rise:
+            shown = super().__call__(code)
+        return shown, rise.bytes
+
+
+def measuring_remote(**functions) -> Remote:
+    import keras
+
+    namespace = {"np": np, "helpers": helpers, "keras": keras, "ops": keras.ops, **functions}
+    return Remote(MeasuringKernel(namespace))
+
+
+def test_a_measured_request_reports_the_kernels_memory_rise_from_outside():
+    def allocate(megabytes):
+        block = np.ones(int(megabytes) * 2**20 // 8)
+        return float(block.sum())
+
+    remote = measuring_remote(allocate=allocate)
+    big = remote.call("allocate", 200, measure=True)
+    small = remote.call("allocate", 1, measure=True)
+    assert big.value == pytest.approx(200 * 2**17) and big.memory > 150 * 2**20
+    assert 0 <= small.memory < 30 * 2**20
+    assert remote.call("allocate", 1).memory is None  # not measured unless asked
+    # an execute that cannot measure: the value still comes, the memory is None
+    assert remote_with(allocate=allocate).call("allocate", 1, measure=True).memory is None
+    # the kernel cannot put a figure of its own into the reply
+    liar = measuring_remote(allocate=lambda mb: {"memory": 0})
+    assert liar.call("allocate", 200, measure=True).memory < 30 * 2**20
+
+
+def test_the_rise_counts_from_the_lowest_sample_so_freeing_first_hides_nothing():
+    import time
+
+    hoard = [np.ones(300 * 2**20 // 8)]
+
+    def free_then_allocate():
+        hoard.clear()  # the kernel frees 300 MB at the start of the request ...
+        time.sleep(0.05)
+        block = np.ones(200 * 2**20 // 8)  # ... then takes 200 MB
+        time.sleep(0.05)
+        return float(block[0])
+
+    got = measuring_remote(f=free_then_allocate).call("f", measure=True)
+    assert got.memory > 150 * 2**20
+
+
+@pytest.mark.parametrize("answer", retrieval_corpus.RIGHT, ids=lambda f: f.__name__)
+def test_right_precisions_at_1_pass_the_judge(answer):
+    for seed in SEEDS:
+        got = judge(P_AT_1_ID, measuring_remote(precision_at_1=answer), seed)
+        assert got["status"] == "passed", got
+
+
+@pytest.mark.parametrize("answer", list(retrieval_corpus.WRONG), ids=lambda f: f.__name__)
+def test_wrong_precisions_at_1_fail_the_judge(answer):
+    got = judge(P_AT_1_ID, measuring_remote(precision_at_1=answer), 0)
+    assert got["status"] in ("failed", "error"), got
+    if answer.__name__ in ("whole_matrix", "keras_ops_whole_matrix", "chunk_size_pieces"):
+        assert "held" in got["message"] and "MiB at once" in got["message"], got
+
+
+@pytest.mark.parametrize(
+    "caught",
+    [
+        retrieval_corpus.whole_matrix,
+        retrieval_corpus.keras_ops_whole_matrix,
+        retrieval_corpus.chunk_size_pieces,
+    ],
+    ids=lambda f: f.__name__,
+)
+def test_the_memory_part_of_the_8_2_judge_is_needed(monkeypatch, caught):
+    assert judge(P_AT_1_ID, measuring_remote(precision_at_1=caught), 0)["status"] == "failed"
+    monkeypatch.setattr(retrieval, "check_memory", lambda *args: None)
+    assert judge(P_AT_1_ID, measuring_remote(precision_at_1=caught), 0)["status"] == "passed"
+
+
+def test_the_8_2_judge_sends_its_large_arguments_before_the_measured_call():
+    remote = measuring_remote(precision_at_1=retrieval_corpus.loop)
+    measured = []
+    inner = remote._execute
+    remote._execute = lambda code, measure=False: (
+        measured.append(len(code)) if measure else None,
+        inner(code, measure=measure) if measure else inner(code),
+    )[1]
+    assert judge(P_AT_1_ID, remote, 0)["status"] == "passed"
+    assert len(measured) == 2 and max(measured) < 20_000  # kept arguments, no arrays
