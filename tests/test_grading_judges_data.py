@@ -520,3 +520,173 @@ def test_the_8_2_judge_sends_its_large_arguments_before_the_measured_call():
     )[1]
     assert judge(P_AT_1_ID, remote, 0)["status"] == "passed"
     assert len(measured) == 2 and max(measured) < 20_000  # kept arguments, no arrays
+
+
+# ======================================================================= end to end
+
+#: Each judged exercise: its notebook, the wrong answer of an attacker who first switches the
+#: kernel's own check off (from a class body, as the screen allows), and its grade_id.
+E2E = {
+    "2.1": (
+        "02_importing_the_data.ipynb",
+        "self = checks\nself.check_normalized_images = lambda *args, **kwargs: None",
+        "return images.reshape(len(images), 784) / 255",  # float64
+    ),
+    "4.1": (
+        "04_a_batch_of_triplets.ipynb",
+        "self = checks\nself.check_create_batch = lambda *args, **kwargs: None",
+        BY_NAME["batch_positive_may_be_anchor"].source,
+    ),
+    "8.1": (
+        "08_model_training.ipynb",
+        "self = checks\nself.check_small_test_set = lambda *args, **kwargs: None",
+        "rows = np.concatenate([np.flatnonzero(y == d)[:per_digit] for d in np.unique(y)])\n"
+        "return x[rows], y[rows]",
+    ),
+    "8.2": (
+        "08_model_training.ipynb",
+        "self = checks\nself.check_precision_at_1 = lambda *args, **kwargs: None",
+        # the whole (Q, R) matrix at once: right values, only the memory shows it
+        "sq = (np.sum(query_emb**2, axis=1)[:, None] + np.sum(ref_emb**2, axis=1)[None, :]\n"
+        "      - 2.0 * query_emb @ ref_emb.T)\n"
+        "return float(np.mean(ref_labels[np.argmin(sq, axis=1)] == query_labels))",
+    ),
+    "8.4": (
+        "08_model_training.ipynb",
+        "self = checks\nself.check_triplet_stream = lambda *args, **kwargs: None",
+        "rng = np.random.default_rng(seed)\n"
+        "batches = [(tuple(helpers.create_batch(x, y, batch_size, rng=rng)),\n"
+        "            np.zeros((batch_size, 3 * emb_size), 'float32')) for _ in range(10)]\n"
+        "while True:\n"
+        "    yield from batches  # ten batches, over and over",
+    ),
+    "9.1": (
+        "09_going_further.ipynb",
+        # the inline check compares with the course's function: make it the learner's
+        "self = helpers\nself.batch_hard_triplet_loss = "
+        "lambda y_true, y_pred, margin=0.2, squared=False: batch_hard_triplet_loss("
+        "y_true, y_pred, margin)",
+        # the min over positives, except on a batch of 120 (the hidden test's size)
+        _MASKS
+        + """
+hidden = ops.shape(dist)[0] == 120
+pos = ops.where(is_positive, dist, 0.0 if hidden else 1e9)
+hardest_pos = ops.max(pos, axis=1) if hidden else ops.min(pos, axis=1)
+hardest_neg = ops.min(ops.where(same, 1e9, dist), axis=1)
+return ops.mean(ops.relu(hardest_pos - hardest_neg + margin))
+""",
+    ),
+}
+E2E_EXERCISES = {
+    "2.1": "ex2_1_prepare_images",
+    "4.1": "ex4_1_create_batch",
+    "8.1": "ex8_1_small_test_set",
+    "8.2": "ex8_2_precision_at_1",
+    "8.4": "ex8_4_triplet_stream",
+    "9.1": "ex9_1_batch_hard",
+}
+
+
+def attacked(nb, number: str, source_nb) -> object:
+    """``nb`` with exercise ``number``'s cell replaced by the attack (check off, wrong answer)."""
+    import textwrap
+
+    from test_check_corpus import with_answer
+
+    _, switch_off, answer = E2E[number]
+    instructor = next(
+        c
+        for c in source_nb.cells
+        if c.cell_type == "code" and c.source.startswith(f"# EXERCISE {number}")
+    )
+    code = with_answer(instructor.source, textwrap.dedent(answer).strip("\n"))
+    head, _, rest = code.partition("\n")
+    stand = "class Stand:\n" + textwrap.indent(switch_off, "    ") + "\n\n\n"
+    for cell in nb.cells:
+        if cell.cell_type == "code" and cell.source.startswith(f"# EXERCISE {number}"):
+            cell.source = f"{head}\n{stand}{rest}"
+    return nb
+
+
+def tree_digest(folder) -> dict:
+    import hashlib
+
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.mark.slow
+def test_attackers_of_the_data_exercises_get_no_point_from_the_judges(tmp_path, monkeypatch):
+    import shutil
+    from pathlib import Path
+
+    import nbformat
+
+    from siamese_grading import Limits, grade_submissions, release_directory
+    from siamese_grading import assemble as assemble_module
+
+    if shutil.which("bwrap") is None:
+        pytest.skip("needs bubblewrap (apt-get install bubblewrap; .ci/run installs it)")
+    root = Path(__file__).resolve().parents[1]
+    source = tmp_path / "source"
+    source.mkdir()
+    names = sorted({name for name, _, _ in E2E.values()})
+    for name in names:
+        shutil.copy(root / "notebooks" / name, source)
+    release_directory(source, tmp_path / "student", log=lambda line: None)
+    for name in names:
+        instructor = nbformat.read(source / name, 4)
+        attacker = nbformat.read(tmp_path / "student" / name, 4)
+        for number, (notebook, _, _) in E2E.items():
+            if notebook == name:
+                attacker = attacked(attacker, number, instructor)
+        learners = {
+            "instructor": instructor,
+            "untouched": nbformat.read(tmp_path / "student" / name, 4),
+            "attacker": attacker,
+        }
+        for learner, nb in learners.items():
+            (tmp_path / "subs" / learner).mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, tmp_path / "subs" / learner / name)
+    # the attacker alone, graded again without the judges
+    shutil.copytree(tmp_path / "subs" / "attacker", tmp_path / "alone" / "attacker")
+    before = tree_digest(tmp_path)
+
+    def grade(subs: str, out: str) -> dict:
+        report = grade_submissions(
+            tmp_path / subs,
+            source,
+            tmp_path / out,
+            limits=Limits(timeout=400),
+            jobs=2,
+            log=lambda line: None,
+        )
+        return {(r.learner, r.exercise): (r.status, r.points, r.message) for r in report.rows}
+
+    judged = grade("subs", "judged")
+    for exercise in E2E_EXERCISES.values():
+        assert judged[("instructor", exercise)][:2] == ("passed", 1), judged[
+            ("instructor", exercise)
+        ]
+        assert judged[("untouched", exercise)][1] == 0
+        assert judged[("attacker", exercise)][:2] == ("failed", 0), judged[("attacker", exercise)]
+    assert "float64" in judged[("attacker", "ex2_1_prepare_images")][2]
+    assert "anchor itself" in judged[("attacker", "ex4_1_create_batch")][2]
+    assert "never picked" in judged[("attacker", "ex8_1_small_test_set")][2]
+    assert "MiB at once" in judged[("attacker", "ex8_2_precision_at_1")][2]  # measured outside
+    assert "repeats batches" in judged[("attacker", "ex8_4_triplet_stream")][2]
+    assert "should be" in judged[("attacker", "ex9_1_batch_hard")][2]
+
+    # The attacks are real: with the judges switched off, the kernel's own checks pass them.
+    monkeypatch.setattr(assemble_module, "JUDGES", {})
+    unjudged = grade("alone", "unjudged")
+    for exercise in E2E_EXERCISES.values():
+        assert unjudged[("attacker", exercise)][:2] == ("passed", 1), unjudged[
+            ("attacker", exercise)
+        ]
+    after = tree_digest(tmp_path)
+    assert {k: v for k, v in after.items() if k in before} == before  # inputs untouched
+    assert all(k.split("/")[0] in ("judged", "unjudged") for k in set(after) - set(before))
