@@ -346,7 +346,7 @@ class _Cells:
         from siamese_grading.remote import Remote
 
         limit = min(cell_limit, max(0.0, self.deadline - time.monotonic()))
-        remote = Remote(_RequestChannel(self.client, time.monotonic() + limit))
+        remote = Remote(_RequestChannel(self.client, time.monotonic() + limit, self.kernel_pid))
         verdict = judge(self.judges[index], remote)
         self.report.write("judge", index=index, grade_id=self.judges[index], **verdict)
         return verdict["status"]
@@ -367,15 +367,31 @@ class _Cells:
 
 
 class _RequestChannel:
-    """Runs one request of a judge in the kernel and returns the IOPub messages it caused."""
+    """Runs one request of a judge in the kernel and returns the IOPub messages it caused.
+
+    A measured request (``measure=True``) also returns the largest rise of the kernel's
+    resident memory while it ran, sampled here from the kernel's /proc entry (see
+    :mod:`siamese_grading.resident`): the kernel cannot forge it with its reply.
+    """
 
     #: Bytes of the kernel's other output kept per request (the reply is always kept).
     MAX_OTHER_OUTPUT = 2**20
 
-    def __init__(self, client: NotebookClient, deadline: float):
-        self.client, self.deadline = client, deadline
+    def __init__(self, client: NotebookClient, deadline: float, kernel_pid: int | None = None):
+        self.client, self.deadline, self.kernel_pid = client, deadline, kernel_pid
 
-    def __call__(self, code: str) -> list[dict]:
+    def __call__(self, code: str, measure: bool = False):
+        if not measure:
+            return self._run(code)
+        from siamese_grading.resident import ResidentRise
+
+        if self.kernel_pid is None:
+            return self._run(code), None
+        with ResidentRise(self.kernel_pid) as rise:
+            messages = self._run(code)
+        return messages, rise.bytes
+
+    def _run(self, code: str) -> list[dict]:
         from siamese_grading.remote import REPLY_MIME, KernelGone, RequestTimeout
 
         left = self.deadline - time.monotonic()

@@ -33,7 +33,7 @@ import io
 import json
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -149,10 +149,16 @@ class Raised:
 
 @dataclass(frozen=True)
 class Reply:
-    """What one request got back: a value (see :func:`decode_value`), or what was raised."""
+    """What one request got back: a value (see :func:`decode_value`), or what was raised.
+
+    ``memory`` is set by a measured request (``measure=True``): the largest rise of the
+    kernel's resident memory while it ran, in bytes, measured by the grader from outside
+    the kernel (:mod:`siamese_grading.resident`); None when not measured or not measurable.
+    """
 
     value: Any = None
     raised: Raised | None = None
+    memory: int | None = None
 
 
 def encode_array(value: Any) -> str:
@@ -343,7 +349,10 @@ class Remote:
     ----------
     execute : callable
         ``execute(code) -> list of IOPub messages`` of that code's execution; it
-        raises :class:`RequestTimeout` or :class:`KernelGone`.
+        raises :class:`RequestTimeout` or :class:`KernelGone`. For a measured request
+        it is called as ``execute(code, measure=True)`` and returns ``(messages,
+        memory)``, the kernel's peak memory rise in bytes (or None); an ``execute``
+        that takes no ``measure`` gives None.
 
     Examples
     --------
@@ -356,20 +365,39 @@ class Remote:
         self._execute = execute
         self.requests = 0
 
-    def call(self, name: str, *args: Any, keep: str | None = None, **kwargs: Any) -> Reply:
-        """Call the kernel's global ``name(*args, **kwargs)``; its value comes back as data."""
-        return self._request(args, kwargs, name=name, keep=keep)
+    def call(
+        self, name: str, *args: Any, keep: str | None = None, measure: bool = False, **kwargs: Any
+    ) -> Reply:
+        """Call the kernel's global ``name(*args, **kwargs)``; its value comes back as data.
 
-    def probe(self, code: str, *args: Any, keep: str | None = None, **kwargs: Any) -> Reply:
-        """Run ``code``'s ``probe(namespace, *args, **kwargs)`` in the kernel (see request_code)."""
-        return self._request(args, kwargs, probe=code, keep=keep)
+        With ``measure``, the reply's ``memory`` is the kernel's peak memory rise meanwhile.
+        """
+        return self._request(args, kwargs, measure, name=name, keep=keep)
+
+    def probe(
+        self, code: str, *args: Any, keep: str | None = None, measure: bool = False, **kwargs: Any
+    ) -> Reply:
+        """Run ``code``'s ``probe(namespace, *args, **kwargs)`` in the kernel (see request_code).
+
+        With ``measure``, the reply's ``memory`` is the kernel's peak memory rise meanwhile.
+        """
+        return self._request(args, kwargs, measure, probe=code, keep=keep)
 
     def next(self, kept: Kept) -> Reply:
         """``next`` of a generator that stays in the kernel."""
-        return self._request((kept,), {}, next_of=True)
+        return self._request((kept,), {}, False, next_of=True)
 
-    def _request(self, args, kwargs, **target) -> Reply:
+    def _request(self, args, kwargs, measure: bool, **target) -> Reply:
         nonce = secrets.token_hex(8)
         self.requests += 1
         code = request_code(target.pop("name", None), list(args), nonce, kwargs=kwargs, **target)
-        return parse_reply(self._execute(code), nonce)
+        if not measure:
+            return parse_reply(self._execute(code), nonce)
+        try:
+            messages, memory = self._execute(code, measure=True)
+        except TypeError as error:  # an execute that cannot measure
+            if "measure" not in str(error):
+                raise
+            messages, memory = self._execute(code), None
+        reply = parse_reply(messages, nonce)
+        return replace(reply, memory=None if memory is None else int(memory))

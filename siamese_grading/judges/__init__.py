@@ -27,15 +27,26 @@ import numpy as np
 from siamese_grading.remote import KernelGone, ProtocolError, Remote, RequestTimeout
 
 from ._base import Failed, LearnerRaised
+from .batches import judge_create_batch
 from .distance import judge_squared_distance
+from .images import judge_prepare_images
 from .loss import judge_triplet_loss
+from .mining import judge_batch_hard
 from .plots import judge_plot_triplets
+from .retrieval import judge_precision_at_1
+from .training_data import judge_small_test_set, judge_triplet_stream
 
 #: grade_id of a self-check cell -> the judge that decides its grade.
 JUDGES: dict[str, Callable[[Remote, np.random.Generator], None]] = {
     "check_ex1_1_squared_distance": judge_squared_distance,
     "check_ex3_1_plot_triplets": judge_plot_triplets,
     "check_ex7_1_triplet_loss": judge_triplet_loss,
+    "check_ex8_2_precision_at_1": judge_precision_at_1,
+    "check_ex9_1_batch_hard": judge_batch_hard,
+    "check_ex2_1_prepare_images": judge_prepare_images,
+    "check_ex4_1_create_batch": judge_create_batch,
+    "check_ex8_1_small_test_set": judge_small_test_set,
+    "check_ex8_4_triplet_stream": judge_triplet_stream,
 }
 
 __all__ = ["JUDGES", "Failed", "LearnerRaised", "judge"]
