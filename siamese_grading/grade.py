@@ -25,7 +25,14 @@ otherwise. A row's status is one of
 ``missing``
     the notebook was not submitted, or the exercise's cell could not be found;
 ``invalid-notebook``
-    the file is not a readable notebook.
+    the file is not a readable notebook;
+``memory``, ``processes``, ``cpu``
+    the notebook went past that limit (:class:`~.limits.Limits`: ``--memory``,
+    ``--max-processes``, ``--cpu-time``) before or while this check ran.
+
+Before the first submission runs, :func:`preflight` runs the set-up cell of each
+source notebook in one kernel started exactly as the submissions' kernels are; if
+it fails, grading stops with the cause and its fix, and writes nothing.
 
 The ``sandbox`` column says how the notebook ran: ``bubblewrap``, or ``none``
 when the instructor passed ``--no-sandbox``.
@@ -50,7 +57,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from ._text import first_line
 from ._validation import check_callable, check_count, check_instance
 from .assemble import Assembled, ExerciseCode, assemble
-from .limits import Limits
+from .limits import LIMIT_OPTIONS, Limits
 from .nbtools import Exercise, InvalidNotebookError, find_exercises, read_notebook
 from .report import (
     FeedbackWriter,
@@ -236,8 +243,9 @@ def grade_submissions(
     run_dir = Path(tempfile.mkdtemp(prefix="siamese-grading-run-"))
     try:
         sandbox = _sandbox(limits, run_dir, [submissions, Path(source_dir).resolve(), out], log)
-        out.mkdir(parents=True, exist_ok=True)
         settings = _Settings(limits, jobs, out, FeedbackWriter(), log, sandbox)
+        preflight([s for s in sources.values() if _submitted(s, learners)], settings)
+        out.mkdir(parents=True, exist_ok=True)
         rows, results = _grade_all(learners, sources, settings)
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -268,6 +276,66 @@ def _sandbox(limits: Limits, run_dir: Path, private: list[Path], log) -> Sandbox
         )
     except SandboxError as error:
         raise GradingError(str(error)) from None
+
+
+def _submitted(source: SourceNotebook, learners: dict[str, dict[str, Path]]) -> bool:
+    return any(source.name in files for files in learners.values())
+
+
+def preflight(sources: list[SourceNotebook], settings: _Settings) -> None:
+    """Run each source's set-up cell (its first code cell) in one kernel, as grading will.
+
+    Raises
+    ------
+    GradingError
+        If the kernel does not start, or a set-up cell fails there: one line with
+        the cause and its fix.
+    """
+    cells = [next((c for c in s.nb.cells if c.cell_type == "code"), None) for s in sources]
+    used = [(s, c) for s, c in zip(sources, cells, strict=True) if c is not None]
+    if not used:
+        return
+    nb = new_notebook(cells=[new_code_cell(c.source) for _, c in used])
+    nb.metadata = copy.deepcopy(used[0][0].nb.metadata)
+    started = time.monotonic()
+    run = run_notebook(nb, "preflight.ipynb", settings.limits, sandbox=settings.sandbox)
+    where = " in the sandbox" if settings.sandbox is not None else ""
+    kernel = settings.limits.kernel_name
+    for index, (source, _) in enumerate(used):
+        record = run.cells.get(index)
+        if record is not None and record.get("status") == "ok":
+            continue
+        if record is None and index == 0:
+            end = run.end or {}
+            cause = first_line(end.get("message")) or first_line(run.log_tail) or "it died"
+            raise GradingError(
+                f"the grading kernel {kernel!r} does not start{where}: {cause}; check that "
+                f"`jupyter kernelspec list` shows it and that its Python has ipykernel, or "
+                "pick another with --kernel"
+            )
+        status = (record or {}).get("status") or (run.end or {}).get("reason")
+        ename = (record or {}).get("ename")
+        cause = f"{ename}: {first_line((record or {}).get('evalue'))}" if ename else status
+        if status in LIMIT_OPTIONS:
+            fix = f"raise {LIMIT_OPTIONS[status]}"
+            cause = settings.limits.exceeded(status)
+        elif status == "timeout" or run.killed:
+            fix, cause = "pass a larger --timeout", "it ran past the time limit"
+        elif ename in ("ModuleNotFoundError", "ImportError"):
+            fix = (
+                f"install the course into the Python of kernel {kernel!r} (pip install -e .) "
+                "or put it on PYTHONPATH"
+            )
+        else:
+            fix = f"run that cell in kernel {kernel!r} to see why"
+        raise GradingError(
+            f"the set-up cell of {source.name} fails in a grading kernel{where} ({cause}); "
+            f"{fix}; nothing was graded"
+        )
+    settings.log(
+        f"checked: the set-up cells of {len(used)} notebook(s) run in a grading kernel{where} "
+        f"({time.monotonic() - started:.1f} s)"
+    )
 
 
 def kernel_python(kernel_name: str) -> str:
@@ -477,6 +545,10 @@ def _status(record: dict | None, limits: Limits) -> tuple[str, str]:
             return "timeout", f"this self-check ran past the time limit ({limit:g} s)"
         if status == "dead":
             return "error", "the kernel died while this self-check ran (os._exit, a crash, memory)"
+        if status in LIMIT_OPTIONS:
+            return status, limits.exceeded(status)
+        if record.get("ename") == "MemoryError":
+            return "memory", f"MemoryError: {limits.exceeded('memory')}"
         ename = record.get("ename") or "Error"
         message = first_line(record.get("evalue"))
         if ename == "AssertionError":
@@ -493,6 +565,8 @@ def _not_run(run: RunResult, limits: Limits, ready: Assembled) -> tuple[str, str
         return "timeout", (
             f"the notebook ran out of time ({limits.timeout:g} s) before this self-check"
         )
+    if reason in LIMIT_OPTIONS:
+        return reason, f"{limits.exceeded(reason)} before this self-check ran"
     if reason == "dead":
         dead = [i for i, r in sorted(run.cells.items()) if r.get("status") == "dead"]
         where = f" in the cell '{first_line(ready.shown[dead[0]], limit=40)}'" if dead else ""
