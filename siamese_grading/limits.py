@@ -31,6 +31,8 @@ MAX_OUTPUT = 16 * 2**20
 #: Notebook 08, the heaviest, peaks at 1,747 MiB at MNIST's full size and at 1,273 MiB on
 #: the bundled data that grading kernels use (README, "At MNIST's full size").
 MEMORY_BYTES = 3 * 2**30
+#: RLIMIT_DATA of each process, in memory limits (see :meth:`Limits.rlimits`).
+DATA_HEADROOM = 2
 #: Processes and threads of a notebook at once (TensorFlow starts about two per core).
 MAX_PROCESSES = 1024
 #: CPU-seconds of a notebook, unless told otherwise: this many cores' worth over its timeout.
@@ -110,9 +112,9 @@ class Limits:
         only place a sandboxed notebook can write (``/dev/shm`` is in it).
     memory_bytes : int
         Memory of the notebook's processes together: the grader kills them when
-        their resident memory passes it (sampled every 0.2 s), and no single
-        process may hold more private data (``RLIMIT_DATA``: its allocation fails
-        with MemoryError). Status ``memory``.
+        their resident memory passes it (sampled every 0.2 s), and an allocation
+        of twice as much fails at once with MemoryError (``RLIMIT_DATA``).
+        Status ``memory``.
     max_processes : int
         Processes and threads of the notebook at once; more, and the grader kills
         them. Status ``processes``.
@@ -193,15 +195,21 @@ class Limits:
     def rlimits(self) -> dict[str, list[int]]:
         """The kernel's own rlimits (soft, hard), set before it starts (see :func:`limited`).
 
-        ``RLIMIT_DATA`` (private writable memory, since Linux 4.7) makes a single
-        process's allocation past ``memory_bytes`` fail at once with MemoryError;
-        ``RLIMIT_AS`` would not do: TensorFlow reserves address space it never uses
-        (``VmPeak`` 2.9 GB while 0.75 GB is resident, for a tiny model).
-        ``RLIMIT_CPU`` only backs up the grader's own count, a few seconds later.
+        They back up the runner's watchdog, which enforces the limits themselves
+        (:class:`~siamese_grading.runner.Watch`), against a burst between two of
+        its samples. ``RLIMIT_DATA`` (private writable memory, since Linux 4.7)
+        makes an allocation past twice ``memory_bytes`` fail at once with
+        MemoryError. Twice, because it counts address space, not memory: each
+        thread's stack counts 8 MiB (``ulimit -s``) however little it uses, and
+        TensorFlow starts about two threads per core. ``RLIMIT_AS`` would not do:
+        TensorFlow reserves address space it never uses (``VmPeak`` 2.9 GB while
+        0.75 GB is resident, for a tiny model: 2 GB of ``RLIMIT_AS`` breaks it).
+        ``RLIMIT_CPU`` backs up the CPU count, a few seconds later.
         """
         cpu = int(self.cpu_limit) + 5
+        data = DATA_HEADROOM * self.memory_bytes
         return {
-            "RLIMIT_DATA": [self.memory_bytes, self.memory_bytes],
+            "RLIMIT_DATA": [data, data],
             "RLIMIT_CPU": [cpu, cpu + 5],
             "RLIMIT_CORE": [0, 0],
         }
