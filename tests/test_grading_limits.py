@@ -411,6 +411,9 @@ def test_a_venv_under_tmp_or_elsewhere_grades_the_instructor_notebook(tmp_path, 
         (tmp_path / "subs" / "teacher").mkdir(parents=True)
         shutil.copy(source / "07_the_triplet_loss.ipynb", tmp_path / "subs" / "teacher")
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        # nbconvert's templates are in the base Python's share/jupyter, which a
+        # --system-site-packages venv does not search (a full venv has its own)
+        env["JUPYTER_PATH"] = str(Path(sys.base_prefix) / "share" / "jupyter")
         out = tmp_path / "out"
         done = run_cli(
             str(tmp_path / "subs"), "--source", str(source), "--out", str(out), "--jobs", "1",
@@ -422,8 +425,27 @@ def test_a_venv_under_tmp_or_elsewhere_grades_the_instructor_notebook(tmp_path, 
             ("passed", "1", "1")
         ] * 2, rows
         assert all(r["sandbox"] == "bubblewrap" for r in rows)
+        if where == "tmp":
+            assert_tmp_python_needs_binding_after_the_private_tmp(python, tmp_path / "course")
     finally:
         shutil.rmtree(venv, ignore_errors=True)
+
+
+def assert_tmp_python_needs_binding_after_the_private_tmp(python: Path, course: Path) -> None:
+    """The same sandbox with every bind before the private /tmp (as before) loses the venv."""
+    sandbox = build_sandbox(str(python), course, private=[], scratch_bytes=2**24, extra_env={})
+    cmd = sandbox.command([str(python), "-c", "print('started')"])
+    late = [
+        i for i in range(len(cmd) - 2) if cmd[i] == "--ro-bind" and cmd[i + 2].startswith("/tmp/")
+    ]
+    assert late and min(late) > cmd.index("--tmpfs")
+    moved = [arg for i in late for arg in cmd[i : i + 3]]
+    old = [arg for i, arg in enumerate(cmd) if not any(j <= i < j + 3 for j in late)]
+    at = old.index("--size")
+    old[at:at] = moved
+    runs = [subprocess.run(c, capture_output=True, text=True, timeout=60) for c in (cmd, old)]
+    assert runs[0].stdout.strip() == "started", runs[0].stderr
+    assert runs[1].returncode != 0 and "started" not in runs[1].stdout
 
 
 def test_memory_option_accepts_suffixes_and_rejects_bad_sizes(capsys):
