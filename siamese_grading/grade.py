@@ -59,6 +59,7 @@ from ._validation import check_callable, check_count, check_instance
 from .assemble import Assembled, ExerciseCode, assemble
 from .limits import LIMIT_OPTIONS, Limits
 from .nbtools import Exercise, InvalidNotebookError, find_exercises, read_notebook
+from .preflight import setup_cell, setup_problem
 from .report import (
     FeedbackWriter,
     GradeRow,
@@ -283,7 +284,7 @@ def _submitted(source: SourceNotebook, learners: dict[str, dict[str, Path]]) -> 
 
 
 def preflight(sources: list[SourceNotebook], settings: _Settings) -> None:
-    """Run each source's set-up cell (its first code cell) in one kernel, as grading will.
+    """Run each source's set-up cell in one kernel started as grading will (:mod:`.preflight`).
 
     Raises
     ------
@@ -291,50 +292,13 @@ def preflight(sources: list[SourceNotebook], settings: _Settings) -> None:
         If the kernel does not start, or a set-up cell fails there: one line with
         the cause and its fix.
     """
-    cells = [next((c for c in s.nb.cells if c.cell_type == "code"), None) for s in sources]
-    used = [(s, c) for s, c in zip(sources, cells, strict=True) if c is not None]
-    if not used:
-        return
-    nb = new_notebook(cells=[new_code_cell(c.source) for _, c in used])
-    nb.metadata = copy.deepcopy(used[0][0].nb.metadata)
     started = time.monotonic()
-    run = run_notebook(nb, "preflight.ipynb", settings.limits, sandbox=settings.sandbox)
-    where = " in the sandbox" if settings.sandbox is not None else ""
-    kernel = settings.limits.kernel_name
-    for index, (source, _) in enumerate(used):
-        record = run.cells.get(index)
-        if record is not None and record.get("status") == "ok":
-            continue
-        if record is None and index == 0:
-            end = run.end or {}
-            cause = first_line(end.get("message")) or first_line(run.log_tail) or "it died"
-            raise GradingError(
-                f"the grading kernel {kernel!r} does not start{where}: {cause}; check that "
-                f"`jupyter kernelspec list` shows it and that its Python has ipykernel, or "
-                "pick another with --kernel"
-            )
-        status = (record or {}).get("status") or (run.end or {}).get("reason")
-        ename = (record or {}).get("ename")
-        cause = f"{ename}: {first_line((record or {}).get('evalue'))}" if ename else status
-        if status in LIMIT_OPTIONS:
-            fix = f"raise {LIMIT_OPTIONS[status]}"
-            cause = settings.limits.exceeded(status)
-        elif status == "timeout" or run.killed:
-            fix, cause = "pass a larger --timeout", "it ran past the time limit"
-        elif ename in ("ModuleNotFoundError", "ImportError"):
-            fix = (
-                f"install the course into the Python of kernel {kernel!r} (pip install -e .) "
-                "or put it on PYTHONPATH"
-            )
-        else:
-            fix = f"run that cell in kernel {kernel!r} to see why"
-        raise GradingError(
-            f"the set-up cell of {source.name} fails in a grading kernel{where} ({cause}); "
-            f"{fix}; nothing was graded"
-        )
+    cells = [(s.name, setup_cell(s.nb)) for s in sources]
+    problem = setup_problem(cells, settings.limits, settings.sandbox)
+    if problem is not None:
+        raise GradingError(problem)
     settings.log(
-        f"checked: the set-up cells of {len(used)} notebook(s) run in a grading kernel{where} "
-        f"({time.monotonic() - started:.1f} s)"
+        f"checked the grading kernel: set-up cells run ({time.monotonic() - started:.1f} s)"
     )
 
 
