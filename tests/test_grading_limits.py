@@ -128,11 +128,14 @@ FORK_BOMB = (
     "    kids += 1\n"
     "raise AssertionError(f'forked {{kids}}')"
 )
+#: 3000 threads that sleep, kept (RLIMIT_DATA stops it near 250: each stack counts 8 MiB).
 THREADS = (
     "import threading, time\n"
-    "for _ in range(3000):\n"
-    "    threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n"
-    "time.sleep(60)"
+    "try:\n"
+    "    for _ in range(3000):\n"
+    "        threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n"
+    "finally:\n"
+    "    time.sleep(60)"
 )
 THREAD_BOMB = (
     f"subprocess.Popen([sys.executable, '-c', {THREADS!r}, {TOKEN + '-threads'!r}])\n"
