@@ -369,8 +369,9 @@ def _working(sandbox: Sandbox, executable: str) -> Sandbox:
             if error is not None:
                 raise SandboxError(
                     f"the kernel's Python {executable} does not start in the sandbox ({error}); "
-                    "install the course in a Python outside the folders the sandbox hides "
-                    "(the grader's own sources, submissions and results), or report this bug"
+                    "the sandbox shows only the system folders and that Python's prefixes and "
+                    "site-packages: install the course into a Python whose files are all there "
+                    "(a venv or the system's), or report this bug"
                 )
             return candidate
         errors.append(error)
