@@ -166,13 +166,14 @@ def grade_class(args, sandbox: bool) -> float:
         print(f"running {mode}, {where}")
         print(f"machine: {os.cpu_count()} CPU cores, load average {os.getloadavg()[0]:.1f}")
         start, cpu_start = time.perf_counter(), time.process_time()
+        lines: list[str] = []
         report = grade_submissions(
             subs,
             src,
             base / "out",
             limits=Limits(timeout=args.timeout, run_all=args.run_all, sandbox=sandbox),
             jobs=args.jobs,
-            log=lambda line: None,
+            log=lines.append,
         )
         wall = time.perf_counter() - start
         grader_cpu = time.process_time() - cpu_start
@@ -184,6 +185,15 @@ def grade_class(args, sandbox: bool) -> float:
     print(f"\nwall time: {wall:.1f} s for {len(runs)} notebooks (goal <= {GOAL_S:.0f} s)")
     print(f"ratio to goal: {wall / GOAL_S:.2f}")
     print_breakdown(runs)
+    checked = [line for line in lines if line.startswith("checked the grading kernel")]
+    if checked:
+        print(f"\nstart-up check, once per grading run: {checked[0]}")
+    peaks = [nb.times["peak_memory_mib"] for nb in runs if "peak_memory_mib" in nb.times]
+    if peaks:
+        print(
+            f"peak memory per notebook (resident, all its processes): max {max(peaks):,.0f} MiB, "
+            f"mean {statistics.mean(peaks):,.0f} MiB"
+        )
     cpu = sum(nb.times["cpu_worker"] + nb.times["cpu_kernel"] for nb in runs) + grader_cpu
     busy = sum(nb.times["total"] for nb in runs)
     print(f"\nparallel speed-up: {busy / wall:.2f} (sum of per-notebook wall times / wall time)")

@@ -12,7 +12,14 @@ from collections.abc import Callable
 from typing import Any
 
 from ._validation import check_count, check_name, check_seconds
-from .limits import DEFAULT_TIMEOUT_S, default_jobs
+from .limits import (
+    DEFAULT_TIMEOUT_S,
+    MAX_PROCESSES,
+    MEMORY_BYTES,
+    default_jobs,
+    format_mib,
+    parse_size,
+)
 
 #: What the command line says on Windows, where the grader cannot run.
 POSIX_ONLY = (
@@ -48,9 +55,13 @@ solutions (definitions only; code that tampers with the checks is refused), then
 the locked self-checks with their hidden tests. An exercise scores its points when
 its self-check runs without error. Writes RESULTS_DIR/grades.csv (learner,
 notebook, exercise, points, max_points, status, message, sandbox; status is passed,
-failed, error, refused, timeout, missing or invalid-notebook) and
+failed, error, refused, timeout, missing, invalid-notebook, or memory, processes or
+cpu for a notebook past --memory, --max-processes or --cpu-time) and
 RESULTS_DIR/feedback/<learner>/<notebook>.html (text and images only), and prints
-a summary table. Submissions and sources are never modified."""
+a summary table. Submissions and sources are never modified. Before the first
+submission, the set-up cell of each source notebook runs in a kernel started as the
+submissions' are; if it fails, the command says why and how to fix it, grades
+nothing and exits with status 1."""
 
 
 def as_option(check: Callable[[Any], Any], convert: type) -> Callable[[str], Any]:
@@ -71,6 +82,19 @@ def as_option(check: Callable[[Any], Any], convert: type) -> Callable[[str], Any
             raise argparse.ArgumentTypeError(str(error)) from None
 
     return parse
+
+
+def memory_option(text: str) -> int:
+    """``--memory``: a size such as ``3G`` or ``512M``, at least 64 MiB (argparse ``type=``)."""
+    try:
+        size = parse_size(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    if size < 64 * 2**20:
+        raise argparse.ArgumentTypeError(
+            f"a notebook needs at least 64M (a bare Python kernel uses about 50 MiB), got {text!r}"
+        )
+    return size
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,6 +141,30 @@ def build_parser() -> argparse.ArgumentParser:
         type=as_option(lambda v: check_name(v, "value", example="python3"), str),
         default="python3",
         help="Jupyter kernel (default: python3)",
+    )
+    grade.add_argument(
+        "--memory",
+        type=memory_option,
+        default=MEMORY_BYTES,
+        metavar="SIZE",
+        help="memory of a notebook, all its processes together, e.g. 3G or 1536M; more, and "
+        f"its remaining checks get status memory (default: {format_mib(MEMORY_BYTES)})",
+    )
+    grade.add_argument(
+        "--cpu-time",
+        type=as_option(lambda v: check_seconds(v, "value"), float),
+        default=None,
+        metavar="SECONDS",
+        help="CPU-seconds of a notebook, all its processes and threads together; more, and its "
+        "remaining checks get status cpu (default: 4 x --timeout)",
+    )
+    grade.add_argument(
+        "--max-processes",
+        type=as_option(lambda v: check_count(v, "value", minimum=8), int),
+        default=MAX_PROCESSES,
+        metavar="N",
+        help="processes and threads of a notebook at once; more, and its remaining checks get "
+        f"status processes (default: {MAX_PROCESSES})",
     )
     grade.add_argument(
         "--run-all",
@@ -177,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
                 run_all=args.run_all,
                 kernel_name=args.kernel,
                 sandbox=not args.no_sandbox,
+                memory_bytes=args.memory,
+                cpu_seconds=args.cpu_time,
+                max_processes=args.max_processes,
             )
             grade_submissions(
                 args.submissions,

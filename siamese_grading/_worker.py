@@ -55,7 +55,7 @@ from nbclient import NotebookClient  # noqa: E402
 from nbclient.exceptions import CellTimeoutError, DeadKernelError  # noqa: E402
 
 from siamese_grading._text import describe  # noqa: E402
-from siamese_grading.limits import Limits  # noqa: E402
+from siamese_grading.limits import Limits, limited  # noqa: E402
 from siamese_grading.sandbox import (  # noqa: E402
     CONNECTION_FILE,
     SOCKETS,
@@ -78,7 +78,18 @@ PROLOGUE = (
 )
 
 
-class SandboxedKernelManager(AsyncKernelManager):
+class LimitedKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernel sets its rlimits first (:meth:`Limits.rlimits`)."""
+
+    limits: Limits | None = None
+    python: str = sys.executable  # runs the launcher that sets them
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        cmd = super().format_kernel_cmd(extra_arguments)
+        return limited(self.python, cmd, self.limits.rlimits()) if self.limits else cmd
+
+
+class SandboxedKernelManager(LimitedKernelManager):
     """A kernel manager whose kernel runs in the job's bubblewrap sandbox (see module doc)."""
 
     sandbox: Sandbox | None = None
@@ -104,9 +115,10 @@ class SandboxedKernelManager(AsyncKernelManager):
 class CappedClient(NotebookClient):
     """A NotebookClient that keeps at most ``max_cell_output`` bytes of output per cell."""
 
-    def __init__(self, nb, max_cell_output: int, **kwargs):
+    def __init__(self, nb, max_cell_output: int, max_output: int | None = None, **kwargs):
         super().__init__(nb, **kwargs)
         self.max_cell_output = max_cell_output
+        self.max_output = max_cell_output * len(nb.cells) if max_output is None else max_output
         self.output_bytes: dict[int, int] = {}
         self.truncated: set[int] = set()
         self.last_reply: dict | None = None
@@ -117,7 +129,8 @@ class CappedClient(NotebookClient):
 
     def output(self, outs, msg, display_id, cell_index):
         used = self.output_bytes.get(cell_index, 0)
-        left = self.max_cell_output - used
+        total = sum(self.output_bytes.values())  # a few dozen cells: cheap
+        left = max(0, min(self.max_cell_output - used, self.max_output - total))
         content = msg.get("content", {})
         size = _content_size(content)
         if size <= left:
@@ -126,7 +139,7 @@ class CappedClient(NotebookClient):
         out = None
         if msg.get("msg_type") == "stream" and left > 0:  # keep the part that fits
             content["text"] = content.get("text", "")[:left]
-            self.output_bytes[cell_index] = self.max_cell_output
+            self.output_bytes[cell_index] = used + left
             out = super().output(outs, msg, display_id, cell_index)
         if cell_index not in self.truncated:
             self.truncated.add(cell_index)
@@ -135,7 +148,7 @@ class CappedClient(NotebookClient):
                     "stream",
                     name="stderr",
                     text=f"\n[grader: output cut here; a cell keeps at most "
-                    f"{self.max_cell_output} bytes of output]\n",
+                    f"{self.max_cell_output} bytes of output, a notebook {self.max_output}]\n",
                 )
             )
         return out
@@ -182,6 +195,7 @@ def run(job: dict) -> int:
     client = CappedClient(
         nb,
         max_cell_output=limits.max_cell_output,
+        max_output=limits.max_output,
         kernel_name=limits.kernel_name,
         allow_errors=True,
         startup_timeout=max(1, int(deadline - time.monotonic())),
@@ -230,10 +244,11 @@ def run(job: dict) -> int:
 def _kernel_manager(limits: Limits, sandbox: Sandbox | None, connection_file: str):
     """The kernel manager of a job: sandboxed (Unix sockets) or plain (TCP on localhost)."""
     if sandbox is None:
-        km = AsyncKernelManager(kernel_name=limits.kernel_name)
+        km = LimitedKernelManager(kernel_name=limits.kernel_name)
     else:
         km = SandboxedKernelManager(kernel_name=limits.kernel_name, transport="ipc", ip=SOCKETS)
-        km.sandbox = sandbox
+        km.sandbox, km.python = sandbox, sandbox.python
+    km.limits = limits
     km.connection_file = connection_file
     km.context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
     return km
@@ -256,7 +271,7 @@ def _connect_sandboxed(client: NotebookClient, group: int, deadline: float) -> i
                     km.kernel_pid = pid
                     return pid
         if not run_sync(km.is_alive)():
-            raise RuntimeError("the sandbox stopped before the kernel started (see the log)")
+            raise RuntimeError("the sandbox stopped before the kernel started")
         time.sleep(0.05)
     raise TimeoutError("the sandboxed kernel did not open its sockets in time")
 

@@ -28,7 +28,10 @@ otherwise. A row's status is one of
     the file is not a readable notebook (see
     :func:`~siamese_grading.nbtools.read_notebook`), or it or the learner's folder
     is a symbolic link (never followed: it could point at the source or at another
-    learner's work).
+    learner's work);
+``memory``, ``processes``, ``cpu``
+    the notebook went past that limit (:class:`~.limits.Limits`: ``--memory``,
+    ``--max-processes``, ``--cpu-time``) before or while this check ran.
 
 Each submission's steps (reading, screening, assembling, running, scoring,
 writing its feedback) are isolated: whatever goes wrong with one costs only its
@@ -37,6 +40,11 @@ class's grades.csv. Names that are not valid UTF-8, or not printable, are shown
 escaped (:func:`~siamese_grading._text.display_name`, e.g. ``z_\\xff\\xfe``) in
 rows, the log and the feedback, whose folder is that name (shortened, with a
 hash, when too long).
+
+
+Before the first submission runs, :func:`preflight` runs the set-up cell of each
+source notebook in one kernel started exactly as the submissions' kernels are; if
+it fails, grading stops with the cause and its fix, and writes nothing.
 
 The ``sandbox`` column says how the notebook ran: ``bubblewrap``, or ``none``
 when the instructor passed ``--no-sandbox``.
@@ -63,8 +71,9 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 from ._text import describe, display_name, first_line, printable
 from ._validation import check_callable, check_count, check_instance
 from .assemble import Assembled, ExerciseCode, assemble
-from .limits import Limits
+from .limits import LIMIT_OPTIONS, Limits
 from .nbtools import Exercise, InvalidNotebookError, find_exercises, read_notebook
+from .preflight import setup_cell, setup_problem
 from .report import (
     FeedbackWriter,
     GradeRow,
@@ -258,8 +267,9 @@ def grade_submissions(
     run_dir = Path(tempfile.mkdtemp(prefix="siamese-grading-run-"))
     try:
         sandbox = _sandbox(limits, run_dir, [submissions, Path(source_dir).resolve(), out], log)
-        out.mkdir(parents=True, exist_ok=True)
         settings = _Settings(limits, jobs, out, FeedbackWriter(), log, sandbox)
+        preflight([s for s in sources.values() if _submitted(s, learners)], settings)
+        out.mkdir(parents=True, exist_ok=True)
         rows, results = _grade_all(learners, sources, settings)
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -290,6 +300,30 @@ def _sandbox(limits: Limits, run_dir: Path, private: list[Path], log) -> Sandbox
         )
     except SandboxError as error:
         raise GradingError(str(error)) from None
+
+
+def _submitted(source: SourceNotebook, learners: dict[str, _Folder]) -> bool:
+    """Whether any learner handed in ``source`` (only those notebooks' set-up is checked)."""
+    return any(source.name in folder.files for folder in learners.values())
+
+
+def preflight(sources: list[SourceNotebook], settings: _Settings) -> None:
+    """Run each source's set-up cell in one kernel started as grading will (:mod:`.preflight`).
+
+    Raises
+    ------
+    GradingError
+        If the kernel does not start, or a set-up cell fails there: one line with
+        the cause and its fix.
+    """
+    started = time.monotonic()
+    cells = [(s.name, setup_cell(s.nb)) for s in sources]
+    problem = setup_problem(cells, settings.limits, settings.sandbox)
+    if problem is not None:
+        raise GradingError(problem)
+    settings.log(
+        f"checked the grading kernel: set-up cells run ({time.monotonic() - started:.1f} s)"
+    )
 
 
 def kernel_python(kernel_name: str) -> str:
@@ -627,6 +661,10 @@ def _status(record: dict | None, limits: Limits) -> tuple[str, str]:
             return "timeout", f"this self-check ran past the time limit ({limit:g} s)"
         if status == "dead":
             return "error", "the kernel died while this self-check ran (os._exit, a crash, memory)"
+        if status in LIMIT_OPTIONS:
+            return status, limits.exceeded(status)
+        if record.get("ename") == "MemoryError":
+            return "memory", f"MemoryError: {limits.exceeded('memory')}"
         ename = record.get("ename") or "Error"
         message = first_line(record.get("evalue"))
         if ename == "AssertionError":
@@ -659,6 +697,8 @@ def _not_run(run: RunResult, limits: Limits, ready: Assembled) -> tuple[str, str
         return "timeout", (
             f"the notebook ran out of time ({limits.timeout:g} s) before this self-check"
         )
+    if reason in LIMIT_OPTIONS:
+        return reason, f"{limits.exceeded(reason)} before this self-check ran"
     if reason == "dead":
         dead = [i for i, r in sorted(run.cells.items()) if r.get("status") == "dead"]
         where = f" in the cell '{first_line(ready.shown[dead[0]], limit=40)}'" if dead else ""

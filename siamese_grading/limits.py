@@ -11,7 +11,9 @@ module, and both must start fast.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -23,6 +25,61 @@ DEFAULT_TIMEOUT_S = 120.0
 MAX_CELL_OUTPUT = 2**20
 #: Size of each sandbox's private /tmp (its working folder and home included).
 SCRATCH_BYTES = 256 * 2**20
+#: Bytes of output kept per notebook, all cells together; the rest is cut.
+MAX_OUTPUT = 16 * 2**20
+#: Memory of a notebook's processes together (resident, and each process's private data).
+#: Notebook 08, the heaviest, peaks at 1,747 MiB at MNIST's full size and at 1,273 MiB on
+#: the bundled data that grading kernels use (README, "At MNIST's full size").
+MEMORY_BYTES = 3 * 2**30
+#: RLIMIT_DATA of each process, in memory limits (see :meth:`Limits.rlimits`).
+DATA_HEADROOM = 2
+#: Processes and threads of a notebook at once (TensorFlow starts about two per core).
+MAX_PROCESSES = 1024
+#: CPU-seconds of a notebook, unless told otherwise: this many cores' worth over its timeout.
+CPU_CORES_PER_NOTEBOOK = 4
+#: The limits a row can say it hit (its status) and the option that sets each.
+LIMIT_OPTIONS = {"memory": "--memory", "processes": "--max-processes", "cpu": "--cpu-time"}
+_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+_SIZE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*([KMGT]?)(?:I?B)?", re.IGNORECASE)
+
+
+#: Sets the rlimits of ``argv[1]`` (JSON), then becomes ``argv[2:]``: how a kernel starts.
+LAUNCHER = (
+    "import json, os, resource, sys\n"
+    "for name, pair in json.loads(sys.argv[1]).items():\n"
+    "    resource.setrlimit(getattr(resource, name), tuple(pair))\n"
+    "os.execvp(sys.argv[2], sys.argv[2:])\n"
+)
+
+
+def parse_size(text: str) -> int:
+    """Bytes in a size such as ``3G``, ``512M``, ``1.5g`` or ``1048576`` (K, M, G: powers of 1024).
+
+    Raises
+    ------
+    ValueError
+        If ``text`` is not such a size (the message shows what is expected).
+
+    Examples
+    --------
+    >>> parse_size("3G")
+    3221225472
+    >>> parse_size("3x")
+    Traceback (most recent call last):
+    ValueError: expected a size such as 3G, 512M or 1048576 (bytes; ...), got '3x'
+    """
+    match = _SIZE.fullmatch(text.strip()) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(
+            "expected a size such as 3G, 512M or 1048576 (bytes; K, M, G are powers of 1024), "
+            f"got {text!r}"
+        )
+    return int(float(match.group(1)) * _UNITS[match.group(2).upper()])
+
+
+def format_mib(size: int) -> str:
+    """``"3,072 MiB"`` for 3 GiB."""
+    return f"{size / 2**20:,.0f} MiB"
 
 
 @dataclass(frozen=True)
@@ -51,7 +108,22 @@ class Limits:
         :mod:`~siamese_grading.sandbox`). False only for submissions you trust
         (``--no-sandbox``): every row of grades.csv then says ``none``.
     scratch_bytes : int
-        Size of each sandbox's private ``/tmp``, its working folder included.
+        Size of each sandbox's private ``/tmp``, its working folder included; the
+        only place a sandboxed notebook can write (``/dev/shm`` is in it).
+    memory_bytes : int
+        Memory of the notebook's processes together: the grader kills them when
+        their resident memory passes it (sampled every 0.2 s), and an allocation
+        of twice as much fails at once with MemoryError (``RLIMIT_DATA``).
+        Status ``memory``.
+    max_processes : int
+        Processes and threads of the notebook at once; more, and the grader kills
+        them. Status ``processes``.
+    cpu_seconds : float or None
+        CPU-seconds of the notebook, all its processes and threads together; more,
+        and the grader kills them. Status ``cpu``. None:
+        :data:`CPU_CORES_PER_NOTEBOOK` x ``timeout``.
+    max_output : int
+        Bytes of output kept per notebook, all cells together.
 
     Examples
     --------
@@ -69,6 +141,10 @@ class Limits:
     max_cell_output: int = MAX_CELL_OUTPUT
     sandbox: bool = True
     scratch_bytes: int = SCRATCH_BYTES
+    memory_bytes: int = MEMORY_BYTES
+    max_processes: int = MAX_PROCESSES
+    cpu_seconds: float | None = None
+    max_output: int = MAX_OUTPUT
 
     def __post_init__(self) -> None:
         checked = {
@@ -79,6 +155,10 @@ class Limits:
             "max_cell_output": check_count(self.max_cell_output, "max_cell_output"),
             "sandbox": check_flag(self.sandbox, "sandbox"),
             "scratch_bytes": check_count(self.scratch_bytes, "scratch_bytes", minimum=2**20),
+            "memory_bytes": check_count(self.memory_bytes, "memory_bytes", minimum=64 * 2**20),
+            "max_processes": check_count(self.max_processes, "max_processes", minimum=8),
+            "cpu_seconds": check_seconds(self.cpu_seconds, "cpu_seconds", optional=True),
+            "max_output": check_count(self.max_output, "max_output"),
         }
         for name, value in checked.items():
             object.__setattr__(self, name, value)
@@ -89,6 +169,50 @@ class Limits:
         if self.cell_timeout is None:
             return self.timeout
         return min(self.cell_timeout, self.timeout)
+
+    @property
+    def cpu_limit(self) -> float:
+        """CPU-seconds a notebook may use: ``cpu_seconds``, or a few cores' worth of ``timeout``."""
+        if self.cpu_seconds is None:
+            return CPU_CORES_PER_NOTEBOOK * self.timeout
+        return self.cpu_seconds
+
+    def exceeded(self, limit: str) -> str:
+        """What a row says when its notebook went past ``limit`` (a key of :data:`LIMIT_OPTIONS`).
+
+        Examples
+        --------
+        >>> Limits().exceeded("memory")
+        'the notebook used more than 3,072 MiB of memory (--memory)'
+        """
+        what = {
+            "memory": f"{format_mib(self.memory_bytes)} of memory",
+            "processes": f"{self.max_processes:,} processes and threads at once",
+            "cpu": f"{self.cpu_limit:,.0f} CPU-seconds",
+        }
+        return f"the notebook used more than {what[limit]} ({LIMIT_OPTIONS[limit]})"
+
+    def rlimits(self) -> dict[str, list[int]]:
+        """The kernel's own rlimits (soft, hard), set before it starts (see :func:`limited`).
+
+        They back up the runner's watchdog, which enforces the limits themselves
+        (:class:`~siamese_grading.runner.Watch`), against a burst between two of
+        its samples. ``RLIMIT_DATA`` (private writable memory, since Linux 4.7)
+        makes an allocation past twice ``memory_bytes`` fail at once with
+        MemoryError. Twice, because it counts address space, not memory: each
+        thread's stack counts 8 MiB (``ulimit -s``) however little it uses, and
+        TensorFlow starts about two threads per core. ``RLIMIT_AS`` would not do:
+        TensorFlow reserves address space it never uses (``VmPeak`` 2.9 GB while
+        0.75 GB is resident, for a tiny model: 2 GB of ``RLIMIT_AS`` breaks it).
+        ``RLIMIT_CPU`` backs up the CPU count, a few seconds later.
+        """
+        cpu = int(self.cpu_limit) + 5
+        data = DATA_HEADROOM * self.memory_bytes
+        return {
+            "RLIMIT_DATA": [data, data],
+            "RLIMIT_CPU": [cpu, cpu + 5],
+            "RLIMIT_CORE": [0, 0],
+        }
 
     def to_json(self) -> dict[str, Any]:
         """The fields as a dict of JSON values (for ``json.dumps``)."""
@@ -107,6 +231,17 @@ class Limits:
         """
         known = {f.name for f in fields(cls)}
         return cls(**check_keys(data, known, "Limits JSON"))
+
+
+def limited(python: str, argv: list[str], rlimits: dict[str, list[int]]) -> list[str]:
+    """``argv`` run by ``python`` after it sets ``rlimits`` (:meth:`Limits.rlimits`); same pid.
+
+    Examples
+    --------
+    >>> limited("python3", ["ipykernel"], {"RLIMIT_CORE": [0, 0]})[-2:]
+    ['{"RLIMIT_CORE": [0, 0]}', 'ipykernel']
+    """
+    return [python, "-I", "-S", "-c", LAUNCHER, json.dumps(rlimits), *argv]
 
 
 def default_jobs() -> int:

@@ -33,6 +33,7 @@ from ._text import describe, first_line, no_surrogates, printable
 
 #: The statuses of a row of grades.csv.
 STATUSES = ("passed", "failed", "error", "refused", "timeout", "missing", "invalid-notebook")
+STATUSES += ("memory", "processes", "cpu")  # a limit of siamese_grading.limits.Limits
 #: The ``sandbox`` column: how the row's notebook ran.
 SANDBOXES = ("bubblewrap", "none")
 #: Images a feedback page shows, with the bytes each must start with.

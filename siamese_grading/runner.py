@@ -10,6 +10,17 @@ seconds later, its process group and the kernel's are killed. Whatever happens,
 the kernel's process group is killed at the end, and with it the sandbox and
 everything the notebook started; the folders are removed.
 
+While the notebook runs, the runner samples its processes (the tree under the
+kernel's first process: bwrap, or the kernel itself) every :data:`WATCH_S` seconds,
+from ``/proc``: their resident memory together, their processes and threads, and
+their CPU-seconds (reaped children included). When one passes its limit
+(``Limits.memory_bytes``, ``max_processes``, ``cpu_limit``) it kills the tree, and
+the cells from there on get that limit as their status (``memory``,
+``processes``, ``cpu``). The peak of each goes into the run's ``times``. This
+works without cgroups (none here: no systemd, a cgroup v1 hierarchy), for any
+grader user; a burst between two samples is bounded by the kernel's own
+rlimits (:meth:`Limits.rlimits <siamese_grading.limits.Limits.rlimits>`).
+
 Without a sandbox (``Limits(sandbox=False)``) the kernel runs as the grader's
 user in an empty temporary folder, and a process that leaves the kernel's process
 group (``setsid``) can outlive it.
@@ -39,11 +50,13 @@ from nbformat import NotebookNode
 from ._text import describe
 from ._validation import check_instance
 from .limits import Limits
-from .sandbox import Sandbox
+from .sandbox import Sandbox, sandbox_children
 
 WORKER = Path(__file__).with_name("_worker.py")
 #: Extra seconds the worker gets, beyond the notebook's limit, to start and clean up.
 GRACE_S = 30.0
+#: Seconds between two samples of a notebook's processes (memory, processes, CPU).
+WATCH_S = 0.2
 #: Environment of every grading kernel (on top of the grader's own).
 KERNEL_ENV = {
     "SIAMESE_MNIST_SOURCE": "bundled",
@@ -70,12 +83,19 @@ class RunResult:
     times : dict
         Wall-clock seconds: ``worker`` (process start), ``kernel`` (kernel start),
         ``cells`` (sum over cells) and ``total``; CPU seconds (Linux):
-        ``cpu_worker``, ``cpu_kernel`` (all of it), ``cpu_kernel_start`` and ``cpu_cells``.
+        ``cpu_worker``, ``cpu_kernel`` (all of it), ``cpu_kernel_start`` and ``cpu_cells``;
+        peaks sampled by the runner: ``peak_memory_mib`` (resident, all the
+        notebook's processes), ``peak_processes`` (processes and threads) and
+        ``cpu_tree`` (CPU-seconds of them all).
     log_tail : str
         The last few KB the worker and kernel wrote to stderr (for diagnosis).
     judges : dict
         Check cell index -> the verdict of its judge (status, message, requests,
         seconds), for the exercises decided in the worker (:mod:`.judges`).
+    limit : str or None
+        The limit the runner killed the notebook for (``memory``, ``processes``,
+        ``cpu``); its cells from then on have it as their status, and so has
+        ``end["reason"]``.
     """
 
     cells: dict[int, dict] = field(default_factory=dict)
@@ -84,6 +104,7 @@ class RunResult:
     killed: bool = False
     times: dict[str, float] = field(default_factory=dict)
     log_tail: str = ""
+    limit: str | None = None
 
 
 def run_notebook(
@@ -159,7 +180,7 @@ def run_notebook(
             "judges": {str(index): grade_id for index, grade_id in (judges or {}).items()},
         }
         (control / "job.json").write_text(json.dumps(job), encoding="utf-8")
-        return _supervise(control, limits.timeout + GRACE_S)
+        return _supervise(control, limits.timeout + GRACE_S, limits)
     except Exception as error:  # e.g. a full disk: this notebook fails, grading goes on
         end = {"reason": "failed", "message": describe(error)}
         return RunResult(end=end, times={"total": 0.0})
@@ -176,7 +197,7 @@ def kill_all() -> None:
         _kill_group(pgid)
 
 
-def _supervise(control: Path, hard_limit: float) -> RunResult:
+def _supervise(control: Path, hard_limit: float, limits: Limits) -> RunResult:
     env = {**os.environ, **KERNEL_ENV}
     spawned = time.time()
     proc = subprocess.Popen(
@@ -195,6 +216,7 @@ def _supervise(control: Path, hard_limit: float) -> RunResult:
     reader.start()
     killed = False
     kernel_pid = None
+    watch = None
     try:
         deadline = time.monotonic() + hard_limit
         while True:
@@ -205,7 +227,7 @@ def _supervise(control: Path, hard_limit: float) -> RunResult:
                 proc.wait()
                 break
             try:
-                proc.wait(timeout=min(left, 0.2 if kernel_pid is None else 5.0))
+                proc.wait(timeout=min(left, WATCH_S))
                 break
             except subprocess.TimeoutExpired:
                 pass
@@ -214,6 +236,9 @@ def _supervise(control: Path, hard_limit: float) -> RunResult:
                 if kernel_pid is not None:
                     with _LIVE_LOCK:
                         _LIVE.add(kernel_pid)
+                    watch = Watch(kernel_pid, limits)
+            elif watch.limit is None and watch.sample() is not None:
+                watch.kill()  # the worker sees its kernel die, reports, and ends
     finally:
         records = _read_report(control / "report.jsonl")
         kernel_pid = _kernel_pid(records)
@@ -223,7 +248,111 @@ def _supervise(control: Path, hard_limit: float) -> RunResult:
                 with _LIVE_LOCK:
                     _LIVE.discard(pgid)
     reader.join(timeout=5)
-    return _result(records, killed, spawned, b"".join(tail).decode("utf-8", "replace"))
+    result = _result(records, killed, spawned, b"".join(tail).decode("utf-8", "replace"))
+    if watch is not None:
+        result.times.update(watch.peaks())
+        if watch.limit is not None:
+            _mark_limit(result, watch.limit)
+    return result
+
+
+class Watch:
+    """The processes of one notebook: the tree under ``root``, sampled against ``limits``.
+
+    Examples
+    --------
+    >>> watch = Watch(kernel_pid, Limits(memory_bytes=2**30))
+    >>> watch.sample()  # None, or the limit passed: "memory", "processes" or "cpu"
+    """
+
+    def __init__(self, root: int, limits: Limits):
+        self.root, self.limits = root, limits
+        self.limit: str | None = None
+        self.peak_memory = self.peak_processes = 0
+        self.cpu = 0.0
+        self.pids: list[int] = []
+
+    def sample(self) -> str | None:
+        """Read the tree once; return the limit it passed (kept in ``limit``), or None."""
+        self.pids = process_tree(self.root)
+        stats = [s for s in map(_stat, self.pids) if s is not None]
+        memory = sum(s[2] for s in stats)
+        if memory > self.limits.memory_bytes:  # shared pages count once in PSS
+            memory = sum(_pss(pid) or s[2] for pid, s in zip(self.pids, stats, strict=False))
+        tasks = sum(s[1] for s in stats)
+        self.cpu = max(self.cpu, sum(s[0] for s in stats))
+        self.peak_memory = max(self.peak_memory, memory)
+        self.peak_processes = max(self.peak_processes, tasks)
+        if memory > self.limits.memory_bytes:
+            self.limit = "memory"
+        elif tasks > self.limits.max_processes:
+            self.limit = "processes"
+        elif self.cpu > self.limits.cpu_limit:
+            self.limit = "cpu"
+        return self.limit
+
+    def kill(self) -> None:
+        """Kill every process of the tree, and the root's process group."""
+        for pid in [self.root, *self.pids]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        _kill_group(self.root)
+
+    def peaks(self) -> dict[str, float]:
+        """``peak_memory_mib``, ``peak_processes`` and ``cpu_tree`` (for the run's times)."""
+        return {
+            "peak_memory_mib": round(self.peak_memory / 2**20, 1),
+            "peak_processes": float(self.peak_processes),
+            "cpu_tree": round(self.cpu, 2),
+        }
+
+
+def process_tree(root: int) -> list[int]:
+    """``root`` and all its descendants (Linux ``/proc``), parents first."""
+    found, todo = [], [root]
+    while todo and len(found) < 100_000:
+        pid = todo.pop()
+        found.append(pid)
+        todo += sandbox_children(pid)
+    return found
+
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _stat(pid: int) -> tuple[float, int, int] | None:
+    """(CPU-seconds with reaped children, threads, resident bytes) of ``pid``, or None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as file:
+            fields = file.read().rsplit(b")", 1)[1].split()
+        cpu = sum(int(fields[i]) for i in (11, 12, 13, 14)) / _TICK
+        return cpu, int(fields[17]), int(fields[21]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _pss(pid: int) -> int | None:
+    """Proportional resident bytes of ``pid`` (shared pages split), or None if unreadable."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as file:
+            for line in file:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _mark_limit(result: RunResult, limit: str) -> None:
+    """The cells the kill cut short, and the run's end, get ``limit`` as their status."""
+    result.limit = limit
+    for record in result.cells.values():
+        if record.get("status") == "dead":
+            record["status"] = limit
+    result.end = {**(result.end or {}), "reason": limit}
 
 
 def _kernel_pid(records: list[dict]) -> int | None:

@@ -9,11 +9,15 @@ A kernel started through :meth:`Sandbox.command` runs in fresh namespaces:
   memory with the host.
 - **mounts**: a new, empty root with, read-only, the system (``/usr``, ``/etc``
   and the ``/bin``, ``/lib``... links), the Python installation that runs the
-  kernel (its prefixes and site-packages) and a *copy* of the course packages
-  (:func:`snapshot_course`), at ``/course``. Writable: a private ``/tmp`` of
-  bounded size (``Limits.scratch_bytes``), which holds the kernel's working folder
-  and home. Nothing else of the host exists there: not the source notebooks,
-  not the submissions, not the results, not the grader's own files.
+  kernel (its prefixes and site-packages; bound after the private ``/tmp`` when
+  they are in the host's ``/tmp``, e.g. a CI runner's venv) and a *copy* of the
+  course packages (:func:`snapshot_course`), at ``/course``. Writable: only a
+  private ``/tmp`` of bounded size (``Limits.scratch_bytes``), which holds the
+  kernel's working folder, its home and ``/dev/shm`` (a link to ``/tmp/.shm``);
+  the root, ``/dev`` (the usual devices, bound one by one) and the masked folders
+  are remounted read-only once set up, so ``/``, ``/var`` or ``/dev/shm`` cannot
+  hold a byte outside the bound. Nothing else of the host exists there: not the
+  source notebooks, not the submissions, not the results, not the grader's files.
 - **privileges**: all capabilities dropped, no new privileges, no nested user
   namespaces.
 
@@ -44,6 +48,15 @@ CONNECTION_FILE = "/run/grading/kernel.json"
 COURSE = "/course"  # the read-only copy of the course packages
 #: System folders bound read-only (or re-created as the same symbolic link).
 SYSTEM_DIRS = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+#: Device nodes of /dev (each bound from the host, as ``bwrap --dev`` does) and its links.
+DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
+DEV_LINKS = (
+    ("/proc/self/fd", "/dev/fd"),
+    ("/proc/self/fd/0", "/dev/stdin"),
+    ("/proc/self/fd/1", "/dev/stdout"),
+    ("/proc/self/fd/2", "/dev/stderr"),
+    ("/tmp/.shm", "/dev/shm"),  # POSIX shared memory and semaphores: in the bounded /tmp
+)
 #: Files of /etc that the kernel has no business reading.
 MASKED = ("/etc/shadow", "/etc/gshadow", "/etc/sudoers", "/etc/ssh")
 #: Environment of the kernel (nothing else of the grader's environment goes in).
@@ -106,6 +119,8 @@ class Sandbox:
         Pass ``--cap-drop ALL`` (bwrap keeps root's capabilities otherwise).
     user_ns : bool
         Use a user namespace, with nested ones disabled.
+    python : str
+        The kernel's Python (it sets the kernel's rlimits before the kernel starts).
     """
 
     bwrap: str
@@ -116,6 +131,7 @@ class Sandbox:
     masked: list = field(default_factory=list)
     drop_caps: bool = False
     user_ns: bool = True
+    python: str = sys.executable
 
     def to_json(self) -> dict[str, Any]:
         """The fields as JSON values (for the worker's job file)."""
@@ -149,16 +165,27 @@ class Sandbox:
             cmd += ["--setenv", key, value]
         for target, path in self.symlinks:
             cmd += ["--symlink", target, path]
+        in_tmp = [[source, path] for source, path in self.ro_binds if _under(path, ["/tmp"])]
         for source, path in self.ro_binds:
-            cmd += ["--ro-bind", source, path]
+            if [source, path] not in in_tmp:
+                cmd += ["--ro-bind", source, path]
+        masked_dirs = [path for path in self.masked if os.path.isdir(path)]
         for path in self.masked:
-            cmd += ["--tmpfs", path] if os.path.isdir(path) else ["--ro-bind", "/dev/null", path]
-        cmd += ["--proc", "/proc", "--dev", "/dev"]
+            cmd += ["--tmpfs", path] if path in masked_dirs else ["--ro-bind", "/dev/null", path]
+        cmd += ["--proc", "/proc"]
+        for device in DEVICES:
+            cmd += ["--dev-bind-try", f"/dev/{device}", f"/dev/{device}"]
+        for target, path in DEV_LINKS:
+            cmd += ["--symlink", target, path]
         cmd += ["--size", str(self.scratch_bytes), "--tmpfs", "/tmp"]
-        for folder in (SCRATCH, HOME, os.path.dirname(SOCKETS)):
+        for folder in (SCRATCH, HOME, os.path.dirname(SOCKETS), "/tmp/.shm"):
             cmd += ["--dir", folder]
+        for source, path in in_tmp:  # after the private /tmp, which would hide them
+            cmd += ["--ro-bind", source, path]
         if connection_file is not None:
             cmd += ["--ro-bind", connection_file, CONNECTION_FILE]
+        for path in ["/", *masked_dirs]:  # only the private /tmp stays writable
+            cmd += ["--remount-ro", path]
         cmd += ["--chdir", SCRATCH, "--", *argv]
         return cmd
 
@@ -320,29 +347,47 @@ def build_sandbox(
         scratch_bytes=scratch_bytes,
         masked=[path for path in MASKED if os.path.lexists(path)],
         drop_caps=os.geteuid() == 0,
+        python=layout["executable"],
     )
-    return _working(sandbox)
+    return _working(sandbox, layout["executable"])
 
 
-def _working(sandbox: Sandbox) -> Sandbox:
-    """``sandbox``, or the same without a user namespace; whichever starts here."""
+def _working(sandbox: Sandbox, executable: str) -> Sandbox:
+    """``sandbox``, or the same without a user namespace; whichever starts ``executable`` here.
+
+    Raises
+    ------
+    SandboxError
+        If bubblewrap cannot create namespaces here, or the kernel's Python
+        ``executable`` does not start in the sandbox (the message says which).
+    """
     errors = []
     for candidate in (sandbox, Sandbox(**{**sandbox.to_json(), "user_ns": False})):
-        try:
-            done = subprocess.run(
-                candidate.command(["/bin/sh", "-c", "exit 0"]),
-                capture_output=True,
-                text=True,
-                timeout=30,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as error:
-            errors.append(str(error))
-            continue
-        if done.returncode == 0:
+        error = _try(candidate.command(["/bin/sh", "-c", "exit 0"]))
+        if error is None:
+            error = _try(candidate.command([executable, "-c", "import sys"]))
+            if error is not None:
+                raise SandboxError(
+                    f"the kernel's Python {executable} does not start in the sandbox ({error}); "
+                    "the sandbox shows only the system folders and that Python's prefixes and "
+                    "site-packages: install the course into a Python whose files are all there "
+                    "(a venv or the system's), or report this bug"
+                )
             return candidate
-        errors.append(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed")
+        errors.append(error)
     raise SandboxError(f"bubblewrap cannot create a sandbox here ({errors[-1]}); {INSTALL_HINT}")
+
+
+def _try(cmd: list[str]) -> str | None:
+    """None when ``cmd`` exits 0, else the last line it wrote (or why it did not run)."""
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return str(error)
+    if done.returncode == 0:
+        return None
+    lines = done.stderr.strip().splitlines()
+    return lines[-1] if lines else f"exit status {done.returncode}"
 
 
 def host_path(kernel_pid: int, path: str) -> str:

@@ -779,9 +779,13 @@ def test_read_notebook_bounds_the_code_the_grader_reads_as_python(folder):
         read_notebook(folder / "code.ipynb")
 
 
-def test_files_that_cannot_be_read_cost_their_own_rows_without_a_kernel(tmp_path):
-    """The unreadable half of the class, graded with no kernel at all (no sandbox needed)."""
-    src, student_dir, _ = make_course(tmp_path)
+def test_files_that_cannot_be_read_cost_their_own_rows_without_a_sandbox(tmp_path, monkeypatch):
+    """The unreadable half of the class, graded without bubblewrap: no submission runs.
+
+    (The start-up check still runs the source's set-up cell once, in a plain kernel.)
+    """
+    src, student_dir, site = make_course(tmp_path)
+    monkeypatch.setenv("PYTHONPATH", str(site))
     student = nbformat.read(student_dir / NB, as_version=4)
     subs, out = tmp_path / "submissions", tmp_path / "out"
     for name in ("nested", "proc_mem", "surrogate", "many", "link", "extras"):

@@ -18,6 +18,7 @@ import json
 import math
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -38,6 +39,7 @@ from siamese_grading import sandbox as sandbox_module
 from siamese_grading.__main__ import main
 from siamese_grading._text import first_line
 from siamese_grading.assemble import assemble
+from siamese_grading.limits import limited, parse_size
 from siamese_grading.report import STATUSES, GradeRow, feedback_cell, inert_outputs
 from siamese_grading.runner import run_notebook
 from siamese_grading.sandbox import (
@@ -774,6 +776,55 @@ BOX = Sandbox(
 )
 
 
+def test_sandbox_command_binds_a_python_under_tmp_after_the_private_tmp_and_seals_the_rest():
+    box = Sandbox(**{**BOX.to_json(), "ro_binds": [*BOX.ro_binds, ["/tmp/venv", "/tmp/venv"]]})
+    cmd = box.command(["python"])
+    tmpfs, venv = cmd.index("--tmpfs"), cmd.index("/tmp/venv")
+    assert cmd[tmpfs + 1] == "/tmp" and tmpfs < venv < cmd.index("--remount-ro")
+    assert cmd[cmd.index("--remount-ro") + 1] == "/"  # the root (and /dev, /var...) read-only
+    assert "--dev" not in cmd and " --symlink /tmp/.shm /dev/shm " in " ".join(cmd)
+
+
+def test_limits_give_the_kernel_its_rlimits_and_say_which_limit_a_row_hit():
+    limits = Limits(timeout=60, memory_bytes=2**30, cpu_seconds=20, max_processes=64)
+    assert limits.rlimits() == {
+        "RLIMIT_DATA": [2**31, 2**31],
+        "RLIMIT_CPU": [25, 30],
+        "RLIMIT_CORE": [0, 0],
+    }
+    assert Limits(timeout=60).cpu_limit == pytest.approx(240)
+    assert limits.exceeded("memory") == "the notebook used more than 1,024 MiB of memory (--memory)"
+    assert limits.exceeded("cpu") == "the notebook used more than 20 CPU-seconds (--cpu-time)"
+    assert limits.exceeded("processes").endswith(
+        "64 processes and threads at once (--max-processes)"
+    )
+    done = subprocess.run(
+        limited(sys.executable, [sys.executable, "-c", LIMITS_PROBE], limits.rlimits()),
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    assert done.stdout.split() == [str(2**31), "25", "0"]
+
+
+LIMITS_PROBE = (
+    "import resource\n"
+    "print(*(resource.getrlimit(getattr(resource, n))[0] for n in ('RLIMIT_DATA', 'RLIMIT_CPU',"
+    " 'RLIMIT_CORE')))"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "size"), [("3G", 3 * 2**30), ("1.5g", 3 * 2**29), ("512MiB", 2**29), ("4096", 4096)]
+)
+def test_parse_size_reads_k_m_g_suffixes(text, size):
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["", "3X", "G", "-1G", "1e9", None])
+def test_parse_size_refuses_what_is_not_a_size(text):
+    with pytest.raises(ValueError, match=re.escape("expected a size such as 3G, 512M or 1048576")):
+        parse_size(text)
+
+
 def test_sandbox_command_isolates_the_kernel():
     cmd = BOX.command(
         ["python", "-m", "ipykernel_launcher", "-f", "/run/grading/kernel.json"],
@@ -790,7 +841,9 @@ def test_sandbox_command_isolates_the_kernel():
         "--cap-drop ALL",
         "--clearenv",
         "--proc /proc",
-        "--dev /dev",
+        "--dev-bind-try /dev/null /dev/null",
+        "--symlink /tmp/.shm /dev/shm",
+        "--remount-ro /",
         f"--size {2**24} --tmpfs /tmp",
         "--ro-bind /srv/snap /course",
         "--ro-bind /ctl/kernel.json /run/grading/kernel",
@@ -906,6 +959,9 @@ def test_feedback_table_escapes_and_keeps_learner_text_out_of_mathjax():
         "timeout",
         "missing",
         "invalid-notebook",
+        "memory",
+        "processes",
+        "cpu",
     )
 
 
@@ -1019,6 +1075,11 @@ BAD_LIMITS = [
     ({"max_cell_output": 2.5}, TypeError, "must be a whole number (int), got float 2.5"),
     ({"sandbox": "no"}, TypeError, "sandbox must be True or False, got str 'no'"),
     ({"scratch_bytes": 1000}, ValueError, "scratch_bytes must be a whole number >= 1048576"),
+    ({"memory_bytes": 2**20}, ValueError, "memory_bytes must be a whole number >= 67108864"),
+    ({"memory_bytes": "3G"}, TypeError, "memory_bytes must be a whole number (int), got str"),
+    ({"max_processes": 2}, ValueError, "max_processes must be a whole number >= 8, got 2"),
+    ({"cpu_seconds": 0}, ValueError, "cpu_seconds must be a finite number of seconds > 0"),
+    ({"max_output": 0}, ValueError, "max_output must be a whole number >= 1, got 0"),
 ]
 
 
