@@ -1,0 +1,127 @@
+"""The judges of the Keras-model exercises (5.1, 6.1, 7.2, 8.3, 8.5) decide outside the kernel.
+
+* Every answer of the developers' corpora (``answer_corpus.py`` for 5.1, 6.1 and 7.2,
+  ``test_check_training.py`` for 8.3 and 8.5) gets its verdict from the judge alone:
+  the right ones pass on several seeds, the wrong ones fail, without the kernel's own
+  self-check. The answers run in this process (:class:`InProcessKernel`), so the
+  judges' probes run with the real Keras.
+* A few wrong answers of our own that the corpora lack (instances sharing one margin
+  through a class attribute, a model whose output depends on its batch mates only in
+  training, a train that fits one step too many...), which the judge must catch too.
+* Each part of a judge is needed: replaced by a no-op, a named wrong answer passes.
+* End to end (slow, needs bubblewrap): the instructor's notebooks, their untouched
+  student versions and attackers who switch the kernel's check off and answer wrong,
+  graded in one run: the judge gives the attackers 0, and without the judges they
+  would have earned the point.
+"""
+
+from __future__ import annotations
+
+import pytest
+from test_grading_judges import corpus_remote
+
+from answer_corpus import ANSWERS, BY_NAME, _margin, _margin_class
+from siamese_grading.judges import judge
+
+SEEDS = (0, 1, 2)
+
+#: Exercise number -> grade_id of its self-check.
+JUDGED = {
+    "7.2": "check_ex7_2_margin_loss",
+}
+
+
+def verdict_of(answer, seed: int = 7) -> dict:
+    return judge(JUDGED[answer.number], corpus_remote(answer), seed)
+
+
+def assert_rejected(verdict: dict) -> None:
+    assert verdict["status"] in ("failed", "error"), verdict
+
+
+# ----------------------------------------------------------------------------------------
+# 7.2 MarginTripletLoss
+# ----------------------------------------------------------------------------------------
+
+#: Wrong answers the corpus lacks: instances must not share one margin.
+EXTRA_7_2 = [
+    _margin(
+        "margin_class_attribute",
+        _margin_class(
+            init="""
+            def __init__(self, alpha=0.2, name="margin_triplet_loss", **kwargs):
+                super().__init__(name=name, **kwargs)
+                MarginTripletLoss.alpha = alpha  # one margin for every instance
+            """
+        ),
+        "its own",
+    ),
+    _margin(
+        "margin_global_variable",
+        _margin_class(
+            init="""
+            def __init__(self, alpha=0.2, name="margin_triplet_loss", **kwargs):
+                super().__init__(name=name, **kwargs)
+                global MARGIN
+                MARGIN = self.alpha = alpha
+            """,
+            call="""
+            def call(self, y_true, y_pred):
+                return triplet_loss(y_true, y_pred, alpha=MARGIN)
+            """,
+        ),
+        "its own",
+    ),
+]
+ANSWERS_7_2 = [a for a in ANSWERS if a.number == "7.2"] + EXTRA_7_2
+
+
+@pytest.mark.parametrize("answer", ANSWERS_7_2, ids=[a.name for a in ANSWERS_7_2])
+def test_the_7_2_judge_alone_gives_every_answer_its_verdict(answer):
+    if answer.correct:
+        for seed in SEEDS:
+            assert verdict_of(answer, seed)["status"] == "passed", verdict_of(answer, seed)
+    else:
+        assert_rejected(verdict_of(answer))
+
+
+def test_the_extra_7_2_answers_pass_the_kernels_own_check():
+    """The extra wrong answers are new: the self-check accepts the class-attribute one."""
+    from test_check_corpus import run_answer
+
+    assert run_answer(EXTRA_7_2[0]).check_passed  # the kernel alone would give the point
+    assert "its own" in verdict_of(EXTRA_7_2[0])["message"]
+
+
+@pytest.mark.parametrize(
+    ("weaken", "caught"),
+    [
+        (("check_saved",), "margin_not_registered"),
+        (("check_saved",), "margin_config_drops_the_parent"),
+        (("check_class",), "margin_helpers_package"),
+    ],
+)
+def test_each_part_of_the_7_2_judge_is_needed(monkeypatch, weaken, caught):
+    from siamese_grading.judges import margin_loss
+
+    answer = BY_NAME[caught]
+    assert_rejected(verdict_of(answer))
+    for part in weaken:
+        monkeypatch.setattr(margin_loss, part, lambda remote, rng=None: None)
+    assert verdict_of(answer)["status"] == "passed"
+
+
+def test_the_7_2_judge_draws_its_margins_from_the_seed():
+    """A class that knows one margin in advance cannot pass: the margins change per seed."""
+    seen = []
+    for seed in (0, 1):
+        answer = BY_NAME["margin_solution"]
+        remote = corpus_remote(answer)
+        calls: list = []
+        inner = remote.probe
+        remote.probe = lambda code, *a, _i=inner, _c=calls, **k: (_c.append(a), _i(code, *a, **k))[
+            1
+        ]
+        assert judge(JUDGED["7.2"], remote, seed)["status"] == "passed"
+        seen.append(calls[1][2])  # the two margins of PROBE_CALLS
+    assert seen[0] != seen[1]
