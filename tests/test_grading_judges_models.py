@@ -20,7 +20,7 @@ from __future__ import annotations
 import pytest
 from test_grading_judges import corpus_remote
 
-from answer_corpus import ANSWERS, BY_NAME, _margin, _margin_class
+from answer_corpus import _CONCAT, ANSWERS, BY_NAME, _answer, _margin, _margin_class, _siamese
 from siamese_grading.judges import judge
 
 SEEDS = (0, 1, 2)
@@ -125,3 +125,65 @@ def test_the_7_2_judge_draws_its_margins_from_the_seed():
         assert judge(JUDGED["7.2"], remote, seed)["status"] == "passed"
         seen.append(calls[1][2])  # the two margins of PROBE_CALLS
     assert seen[0] != seen[1]
+
+
+# ----------------------------------------------------------------------------------------
+# 6.1 build_siamese_network
+# ----------------------------------------------------------------------------------------
+
+JUDGED["6.1"] = "check_ex6_1_siamese_network"
+
+
+def _siamese_answer(name: str, source: str, extra_cell: str = ""):
+    return _answer("06", name, source, "judge only", extra_cell)
+
+
+#: Wrong answers the corpus lacks.
+EXTRA_6_1 = [
+    # the gradient of the positive branch halved: the values stay right
+    _siamese_answer(
+        "siamese_positive_gradient_halved",
+        _siamese(
+            _CONCAT,
+            embed="e_a, e_n = embedding_model(anchor), embedding_model(negative)\n"
+            "e_p = embedding_model(positive)\n"
+            "e_p = 0.5 * e_p + 0.5 * keras.ops.stop_gradient(e_p)",
+        ),
+    ),
+    # the model is frozen after the network is built: the network has no trainable weights
+    _siamese_answer(
+        "siamese_freezes_the_whole_model",
+        _siamese(_CONCAT).replace(
+            "return keras.Model", "embedding_model.trainable = False\nreturn keras.Model"
+        ),
+    ),
+]
+ANSWERS_6_1 = [a for a in ANSWERS if a.number == "6.1"] + EXTRA_6_1
+
+
+@pytest.mark.parametrize("answer", ANSWERS_6_1, ids=[a.name for a in ANSWERS_6_1])
+def test_the_6_1_judge_alone_gives_every_answer_its_verdict(answer):
+    if answer.correct:
+        for seed in SEEDS:
+            assert verdict_of(answer, seed)["status"] == "passed", verdict_of(answer, seed)
+    else:
+        assert_rejected(verdict_of(answer))
+
+
+@pytest.mark.parametrize(
+    ("weaken", "caught"),
+    [
+        (("check_training",), "siamese_negative_cut_from_gradient"),
+        (("check_training",), "siamese_freezes_a_layer"),
+        (("check_training",), "siamese_positive_gradient_halved"),
+        (("check_structure",), "siamese_unnamed_inputs"),
+    ],
+)
+def test_each_part_of_the_6_1_judge_is_needed(monkeypatch, weaken, caught):
+    from siamese_grading.judges import siamese
+
+    answer = BY_NAME.get(caught) or next(a for a in EXTRA_6_1 if a.name == caught)
+    assert_rejected(verdict_of(answer))
+    for part in weaken:
+        monkeypatch.setattr(siamese, part, lambda *args: None)
+    assert verdict_of(answer)["status"] == "passed"

@@ -30,12 +30,14 @@ from ._base import Failed, LearnerRaised
 from .distance import judge_squared_distance
 from .loss import judge_triplet_loss
 from .margin_loss import judge_margin_loss
+from .siamese import judge_siamese_network
 
 #: grade_id of a self-check cell -> the judge that decides its grade.
 JUDGES: dict[str, Callable[[Remote, np.random.Generator], None]] = {
     "check_ex1_1_squared_distance": judge_squared_distance,
     "check_ex7_1_triplet_loss": judge_triplet_loss,
     "check_ex7_2_margin_loss": judge_margin_loss,
+    "check_ex6_1_siamese_network": judge_siamese_network,
 }
 
 __all__ = ["JUDGES", "Failed", "LearnerRaised", "judge"]
