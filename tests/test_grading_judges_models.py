@@ -17,10 +17,23 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from test_grading_judges import corpus_remote
 
-from answer_corpus import _CONCAT, ANSWERS, BY_NAME, _answer, _margin, _margin_class, _siamese
+from answer_corpus import (
+    _CONCAT,
+    _PROJECT,
+    _RELU,
+    _UNIT,
+    ANSWERS,
+    BY_NAME,
+    _answer,
+    _margin,
+    _margin_class,
+    _sequential,
+    _siamese,
+)
 from siamese_grading.judges import judge
 
 SEEDS = (0, 1, 2)
@@ -186,4 +199,78 @@ def test_each_part_of_the_6_1_judge_is_needed(monkeypatch, weaken, caught):
     assert_rejected(verdict_of(answer))
     for part in weaken:
         monkeypatch.setattr(siamese, part, lambda *args: None)
+    assert verdict_of(answer)["status"] == "passed"
+
+
+# ----------------------------------------------------------------------------------------
+# 5.1 embedding_model
+# ----------------------------------------------------------------------------------------
+
+JUDGED["5.1"] = "check_ex5_1_embedding_model"
+
+#: Wrong answers the corpus lacks.
+EXTRA_5_1 = [
+    # right values, the gradient of the projection halved
+    _answer(
+        "05",
+        "embedding_projection_gradient_halved",
+        _sequential(
+            _RELU,
+            _PROJECT,
+            "keras.layers.Lambda(lambda t: 0.5 * t + 0.5 * keras.ops.stop_gradient(t))",
+            _UNIT,
+        ),
+        "judge only",
+    ),
+    # the hidden layer frozen after the model is built, on the model's own attribute
+    _answer(
+        "05",
+        "embedding_model_frozen_then_one_layer_unfrozen",
+        _sequential(_RELU, _PROJECT, _UNIT)
+        + "\nembedding_model.trainable = False\nembedding_model.layers[1].trainable = True",
+        "judge only",
+    ),
+]
+ANSWERS_5_1 = [a for a in ANSWERS if a.number == "5.1"] + EXTRA_5_1
+
+
+@pytest.mark.parametrize("answer", ANSWERS_5_1, ids=[a.name for a in ANSWERS_5_1])
+def test_the_5_1_judge_alone_gives_every_answer_its_verdict(answer):
+    if answer.correct:
+        for seed in SEEDS:
+            assert verdict_of(answer, seed)["status"] == "passed", verdict_of(answer, seed)
+    else:
+        assert_rejected(verdict_of(answer))
+
+
+def test_the_5_1_probe_leaves_the_learners_model_as_it_was():
+    answer = BY_NAME["embedding_solution"]
+    remote = corpus_remote(answer)
+    model = remote._execute.namespace["embedding_model"]
+    before = [w.copy() for w in model.get_weights()]
+    assert judge(JUDGED["5.1"], remote, 0)["status"] == "passed"
+    assert all(np.array_equal(a, b) for a, b in zip(model.get_weights(), before, strict=True))
+    assert not getattr(model, "compiled", False)
+
+
+@pytest.mark.parametrize(
+    ("weaken", "caught"),
+    [
+        (("check_training",), "embedding_frozen_layer"),
+        (("check_training",), "embedding_projection_gradient_halved"),
+        (("check_structure",), "embedding_unnamed"),
+    ],
+)
+def test_each_part_of_the_5_1_judge_is_needed(monkeypatch, weaken, caught):
+    from siamese_grading.judges import embedding
+
+    answer = BY_NAME.get(caught) or next(a for a in EXTRA_5_1 if a.name == caught)
+    assert_rejected(verdict_of(answer))
+    real = embedding.check_structure
+    weaker = {
+        "check_training": lambda *args: None,
+        "check_structure": lambda facts: real({**facts, "name": "embedding"}),
+    }
+    for part in weaken:
+        monkeypatch.setattr(embedding, part, weaker[part])
     assert verdict_of(answer)["status"] == "passed"

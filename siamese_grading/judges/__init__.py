@@ -28,6 +28,7 @@ from siamese_grading.remote import KernelGone, ProtocolError, Remote, RequestTim
 
 from ._base import Failed, LearnerRaised
 from .distance import judge_squared_distance
+from .embedding import judge_embedding_model
 from .loss import judge_triplet_loss
 from .margin_loss import judge_margin_loss
 from .siamese import judge_siamese_network
@@ -38,6 +39,7 @@ JUDGES: dict[str, Callable[[Remote, np.random.Generator], None]] = {
     "check_ex7_1_triplet_loss": judge_triplet_loss,
     "check_ex7_2_margin_loss": judge_margin_loss,
     "check_ex6_1_siamese_network": judge_siamese_network,
+    "check_ex5_1_embedding_model": judge_embedding_model,
 }
 
 __all__ = ["JUDGES", "Failed", "LearnerRaised", "judge"]
