@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_grading_judges import corpus_remote
+from test_grading_judges import InProcessKernel, corpus_remote
 
 from answer_corpus import (
     _CONCAT,
@@ -35,6 +35,7 @@ from answer_corpus import (
     _siamese,
 )
 from siamese_grading.judges import judge
+from siamese_grading.remote import Remote
 
 SEEDS = (0, 1, 2)
 
@@ -274,3 +275,143 @@ def test_each_part_of_the_5_1_judge_is_needed(monkeypatch, weaken, caught):
     for part in weaken:
         monkeypatch.setattr(embedding, part, weaker[part])
     assert verdict_of(answer)["status"] == "passed"
+
+
+# ----------------------------------------------------------------------------------------
+# 8.3 compile_siamese and 8.5 train (corpora of tests/test_check_training.py)
+# ----------------------------------------------------------------------------------------
+
+JUDGED_8 = {"8.3": "check_ex8_3_compile_siamese", "8.5": "check_ex8_5_train"}
+NAMES_8 = {"8.3": "compile_siamese", "8.5": "train"}
+
+
+def compile_weight_decay_tiny(siamese, alpha=0.2, learning_rate=1e-3):
+    """Wrong: a weight decay too small for a loss check, but Adam's step shows it."""
+    import keras
+
+    import helpers
+
+    siamese.compile(
+        optimizer=keras.optimizers.Adam(learning_rate, weight_decay=1e-3),
+        loss=helpers.TripletLoss(alpha),
+    )
+
+
+def compile_amsgrad(siamese, alpha=0.2, learning_rate=1e-3):
+    """Wrong: AMSGrad, whose first step equals Adam's: only the config shows it."""
+    import keras
+
+    import helpers
+
+    siamese.compile(
+        optimizer=keras.optimizers.Adam(learning_rate, amsgrad=True),
+        loss=helpers.TripletLoss(alpha),
+    )
+
+
+def train_one_step_too_many(siamese, triplets, steps_per_epoch, epochs, callbacks=()):
+    """Wrong: one more step per epoch; the callbacks hear it, the weights show it."""
+    return siamese.fit(
+        triplets,
+        steps_per_epoch=steps_per_epoch + 1,
+        epochs=epochs,
+        callbacks=list(callbacks),
+        verbose=0,
+    )
+
+
+def train_shuffled_batches(siamese, triplets, steps_per_epoch, epochs, callbacks=()):
+    """Wrong: trains on the stream's batches, two at a time in reversed order."""
+
+    def swapped():
+        while True:
+            first, second = next(triplets), next(triplets)
+            yield second
+            yield first
+
+    return siamese.fit(
+        swapped(),
+        steps_per_epoch=steps_per_epoch,
+        epochs=epochs,
+        callbacks=list(callbacks),
+        verbose=0,
+    )
+
+
+def corpora_8():
+    import test_check_training as corpus
+
+    return {
+        "8.3": (
+            corpus.COMPILE_RIGHT,
+            [*corpus.COMPILE_WRONG, compile_weight_decay_tiny, compile_amsgrad],
+        ),
+        "8.5": (
+            corpus.TRAIN_RIGHT,
+            [*corpus.TRAIN_WRONG, train_one_step_too_many, train_shuffled_batches],
+        ),
+    }
+
+
+CASES_8 = [
+    (number, answer, right)
+    for number, (rights, wrongs) in corpora_8().items()
+    for answer, right in [*((a, True) for a in rights), *((a, False) for a in wrongs)]
+]
+
+
+def remote_8(number: str, answer) -> Remote:
+    import keras
+
+    import helpers
+    from helpers import checks
+
+    namespace = {"np": np, "keras": keras, "helpers": helpers, "checks": checks}
+    namespace[NAMES_8[number]] = answer
+    return Remote(InProcessKernel(namespace))
+
+
+@pytest.mark.parametrize(
+    ("number", "answer", "right"), CASES_8, ids=[f"{n}-{a.__name__}" for n, a, _ in CASES_8]
+)
+def test_the_8_3_and_8_5_judges_alone_give_every_answer_its_verdict(number, answer, right):
+    if right:
+        for seed in SEEDS:
+            verdict = judge(JUDGED_8[number], remote_8(number, answer), seed)
+            assert verdict["status"] == "passed", verdict
+    else:
+        assert_rejected(judge(JUDGED_8[number], remote_8(number, answer), 7))
+
+
+def test_the_numpy_adam_step_is_keras_adam_step():
+    """The judge's Adam is Keras's: checked on a tiny Dense in this process."""
+    import keras
+
+    from siamese_grading.judges.training import adam_step
+
+    rng = np.random.default_rng(0)
+    w, g = rng.normal(size=(3, 2)), rng.normal(size=(3, 2))
+    variable = keras.Variable(w.astype("float32"))
+    optimizer = keras.optimizers.Adam(learning_rate=0.03)
+    optimizer.apply([keras.ops.convert_to_tensor(g.astype("float32"))], [variable])
+    assert np.allclose(keras.ops.convert_to_numpy(variable), adam_step([w], [g], 0.03)[0])
+
+
+@pytest.mark.parametrize(
+    ("weaken", "number", "caught"),
+    [
+        (("check_optimizer",), "8.3", "compile_amsgrad"),
+        (("check_optimizer",), "8.3", "compile_ema"),
+        (("check_callbacks",), "8.5", "train_from_epoch_one"),
+        (("check_callbacks",), "8.5", "train_first_callback_only"),
+    ],
+)
+def test_each_part_of_the_8_judges_is_needed(monkeypatch, weaken, number, caught):
+    from siamese_grading.judges import training
+
+    rights, wrongs = corpora_8()[number]
+    answer = next(a for a in wrongs if a.__name__ == caught)
+    assert_rejected(judge(JUDGED_8[number], remote_8(number, answer), 7))
+    for part in weaken:
+        monkeypatch.setattr(training, part, lambda *args: None)
+    assert judge(JUDGED_8[number], remote_8(number, answer), 7)["status"] == "passed"

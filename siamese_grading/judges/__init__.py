@@ -32,6 +32,7 @@ from .embedding import judge_embedding_model
 from .loss import judge_triplet_loss
 from .margin_loss import judge_margin_loss
 from .siamese import judge_siamese_network
+from .training import judge_compile_siamese, judge_train
 
 #: grade_id of a self-check cell -> the judge that decides its grade.
 JUDGES: dict[str, Callable[[Remote, np.random.Generator], None]] = {
@@ -40,6 +41,8 @@ JUDGES: dict[str, Callable[[Remote, np.random.Generator], None]] = {
     "check_ex7_2_margin_loss": judge_margin_loss,
     "check_ex6_1_siamese_network": judge_siamese_network,
     "check_ex5_1_embedding_model": judge_embedding_model,
+    "check_ex8_3_compile_siamese": judge_compile_siamese,
+    "check_ex8_5_train": judge_train,
 }
 
 __all__ = ["JUDGES", "Failed", "LearnerRaised", "judge"]
