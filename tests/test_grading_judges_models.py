@@ -17,6 +17,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from test_grading_judges import InProcessKernel, corpus_remote
@@ -415,3 +417,174 @@ def test_each_part_of_the_8_judges_is_needed(monkeypatch, weaken, number, caught
     for part in weaken:
         monkeypatch.setattr(training, part, lambda *args: None)
     assert judge(JUDGED_8[number], remote_8(number, answer), 7)["status"] == "passed"
+
+
+# ----------------------------------------------------------------------------------------
+# End to end: the judges decide, the kernel's own checks cannot give the points
+# ----------------------------------------------------------------------------------------
+
+#: Each attacker switches the kernel's self-check off from a class body (the screen allows
+#: ``self.x = ...``) and answers wrong in a way the notebook's hidden tests do not see, so
+#: that without the judges the attack earns the point.
+ATTACKS_E2E = {
+    "05_the_embedding_model.ipynb": {
+        "5.1": """# EXERCISE 5.1 — build the embedding model
+emb_size = 64
+
+
+class Stand:
+    self = checks
+    self.check_embedding_model = lambda *args, **kwargs: None
+
+
+embedding_model = keras.Sequential(
+    [keras.Input(shape=(784,)), keras.layers.Dense(64, activation="relu", trainable=False),
+     keras.layers.Dense(emb_size), keras.layers.UnitNormalization()],
+    name="embedding",
+)  # the frozen hidden layer would never learn
+""",
+    },
+    "06_the_siamese_network.ipynb": {
+        "6.1": """# EXERCISE 6.1 — build the Siamese network
+class Stand:
+    self = checks
+    self.check_siamese_network = lambda *args, **kwargs: None
+
+
+def build_siamese_network(embedding_model):
+    input_shape = embedding_model.input_shape[1:]
+    inputs = [keras.Input(shape=input_shape, name=r) for r in ("anchor", "positive", "negative")]
+    e_a, e_p, e_n = (embedding_model(t) for t in inputs)
+    e_n = keras.ops.stop_gradient(e_n)  # the negatives never train the model
+    return keras.Model(inputs, keras.layers.Concatenate()([e_a, e_p, e_n]), name="siamese")
+""",
+    },
+    "07_the_triplet_loss.ipynb": {
+        "7.2": """# EXERCISE 7.2 — the triplet loss with its margin fixed
+class Stand:
+    self = checks
+    self.check_margin_loss = lambda *args, **kwargs: None
+
+
+@keras.saving.register_keras_serializable(package="learner")
+class MarginTripletLoss(keras.losses.Loss):
+    shared = {}  # one margin for every instance: the last one built
+
+    def __init__(self, alpha=0.2, name="margin_triplet_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.shared["alpha"] = alpha
+
+    def call(self, y_true, y_pred):
+        a, p, n = ops.split(y_pred, 3, axis=-1)
+        d = ops.sum(ops.square(a - p), axis=-1) - ops.sum(ops.square(a - n), axis=-1)
+        return ops.maximum(d + self.shared["alpha"], 0.0)
+
+    def get_config(self):
+        return {**super().get_config(), "alpha": self.shared["alpha"]}
+""",
+    },
+    "08_model_training.ipynb": {
+        "8.3": """# EXERCISE 8.3 — compile the Siamese network
+class Stand:
+    self = checks
+    self.check_compile_siamese = lambda *args, **kwargs: None
+    self.check_training = lambda *args, **kwargs: None
+
+
+def compile_siamese(siamese, alpha=0.2, learning_rate=1e-3):
+    siamese.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate, use_ema=True),
+        loss=helpers.TripletLoss(alpha=alpha),
+    )
+""",
+        # the instructor's own 8.4, so that the hidden tests of 8.5 can run
+        "8.4": None,
+        "8.5": """# EXERCISE 8.5 — train the Siamese network
+def train(siamese, triplets, steps_per_epoch, epochs, callbacks=()):
+    siamese.optimizer.learning_rate.assign(siamese.optimizer.learning_rate * 0.5)
+    return siamese.fit(
+        triplets, steps_per_epoch=steps_per_epoch, epochs=epochs, callbacks=list(callbacks),
+        verbose=0,
+    )
+""",
+    },
+}
+JUDGED_E2E = [
+    "ex5_1_embedding_model",
+    "ex6_1_siamese_network",
+    "ex7_2_margin_loss",
+    "ex8_3_compile_siamese",
+    "ex8_5_train",
+]
+
+
+def attacked(student, instructor, attacks: dict):
+    for cell, source_cell in zip(student.cells, instructor.cells, strict=True):
+        for number, code in attacks.items():
+            if cell.cell_type == "code" and cell.source.startswith(f"# EXERCISE {number} "):
+                cell.source = source_cell.source if code is None else code
+    return student
+
+
+@pytest.mark.slow
+def test_attackers_of_the_model_exercises_get_no_point_from_the_judges(tmp_path, monkeypatch):
+    import shutil
+
+    import nbformat
+
+    from siamese_grading import Limits, grade_submissions, release_directory
+    from siamese_grading import assemble as assemble_module
+
+    if shutil.which("bwrap") is None:
+        pytest.skip("needs bubblewrap (apt-get install bubblewrap; .ci/run installs it)")
+    root = Path(__file__).resolve().parents[1]
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ATTACKS_E2E:
+        shutil.copy(root / "notebooks" / name, source)
+    release_directory(source, tmp_path / "student", log=lambda line: None)
+    for name, attacks in ATTACKS_E2E.items():
+        instructor = nbformat.read(source / name, 4)
+        learners = {
+            "instructor": instructor,
+            "untouched": nbformat.read(tmp_path / "student" / name, 4),
+            "attacker": attacked(
+                nbformat.read(tmp_path / "student" / name, 4), instructor, attacks
+            ),
+        }
+        for learner, nb in learners.items():
+            folder = tmp_path / ("alone" if learner == "attacker" else "subs") / learner
+            for where in {folder, tmp_path / "subs" / learner}:
+                where.mkdir(parents=True, exist_ok=True)
+                nbformat.write(nb, where / name)
+
+    def grade(subs: str, out: str) -> dict:
+        report = grade_submissions(
+            tmp_path / subs,
+            source,
+            tmp_path / out,
+            limits=Limits(timeout=300),
+            jobs=2,
+            log=lambda line: None,
+        )
+        return {(r.learner, r.exercise): (r.status, r.points, r.message) for r in report.rows}
+
+    judged = grade("subs", "judged")
+    for exercise in JUDGED_E2E:
+        assert judged[("instructor", exercise)][:2] == ("passed", 1), judged[
+            ("instructor", exercise)
+        ]
+        assert judged[("untouched", exercise)][1] == 0
+        assert judged[("attacker", exercise)][:2] == ("failed", 0), judged[("attacker", exercise)]
+    assert judged[("attacker", "ex8_4_triplet_stream")][:2] == ("passed", 1)
+    assert "frozen" in judged[("attacker", "ex5_1_embedding_model")][2]
+    assert "its own" in judged[("attacker", "ex7_2_margin_loss")][2]
+    assert "use_ema" in judged[("attacker", "ex8_3_compile_siamese")][2]
+
+    # The attacks are real: with the judges switched off, the kernel gives every point.
+    monkeypatch.setattr(assemble_module, "JUDGES", {})
+    unjudged = grade("alone", "unjudged")
+    for exercise in JUDGED_E2E:
+        assert unjudged[("attacker", exercise)][:2] == ("passed", 1), unjudged[
+            ("attacker", exercise)
+        ]

@@ -199,19 +199,7 @@ def check_calls(remote: Remote, rng: np.random.Generator) -> None:
         want = reference_loss(y_pred, margin)
         out = losses_of(call, what, batch)
         if not loss_close(out, want):
-            others = [m for m in (0.2, 0.5, *margins) if m != margin]
-            same = [m for m in others if loss_close(out, reference_loss(y_pred, m))]
-            raise Failed(
-                f"{what} uses the margin {same[0]:g}: every instance must keep its own, "
-                "self.alpha = alpha, and call returns triplet_loss(y_true, y_pred, "
-                "alpha=self.alpha)."
-                if same and shown
-                else f"{NAME}() should use the default margin 0.2: keep the signature {SIGNATURE}."
-                if not shown
-                else f"{what} differs from FaceNet's max(‖a−p‖² − ‖a−n‖² + alpha, 0) on a "
-                "random batch: return triplet_loss(y_true, y_pred, alpha=self.alpha) (and make "
-                "exercise 7.1 right first)."
-            )
+            raise Failed(wrong_call_message(what, out, y_pred, margin, margins, default=not shown))
         require(
             loss_close(number(mean, f"{NAME}({shown})(y_true, y_pred)"), want.mean()),
             f"{NAME}({shown})(y_true, y_pred), the call Keras makes, should report the mean of "
@@ -244,6 +232,24 @@ def check_calls(remote: Remote, rng: np.random.Generator) -> None:
     require(
         bool(np.allclose(again, worked, atol=1e-6)),
         f"{NAME}.from_config(loss.get_config()) must compute the same losses",
+    )
+
+
+def wrong_call_message(what, out, y_pred, margin, margins, *, default: bool) -> str:
+    """What a ``call`` whose losses are not FaceNet's with ``margin`` did wrong."""
+    if default:
+        return f"{NAME}() should use the default margin 0.2: keep the signature {SIGNATURE}."
+    others = [m for m in (0.2, 0.5, *margins) if m != margin]
+    same = [m for m in others if loss_close(out, reference_loss(y_pred, m))]
+    if same:
+        return (
+            f"{what} uses the margin {same[0]:g}: every instance must keep its own, "
+            "self.alpha = alpha, and call returns triplet_loss(y_true, y_pred, alpha=self.alpha)."
+        )
+    return (
+        f"{what} differs from FaceNet's max(‖a−p‖² − ‖a−n‖² + alpha, 0) on a random batch: "
+        "return triplet_loss(y_true, y_pred, alpha=self.alpha) (and make exercise 7.1 right "
+        "first)."
     )
 
 
