@@ -29,24 +29,33 @@ from siamese_grading.remote import KernelGone, ProtocolError, Remote, RequestTim
 from ._base import Failed, LearnerRaised
 from .batches import judge_create_batch
 from .distance import judge_squared_distance
+from .embedding import judge_embedding_model
 from .images import judge_prepare_images
 from .loss import judge_triplet_loss
+from .margin_loss import judge_margin_loss
 from .mining import judge_batch_hard
 from .plots import judge_plot_triplets
 from .retrieval import judge_precision_at_1
+from .siamese import judge_siamese_network
+from .training import judge_compile_siamese, judge_train
 from .training_data import judge_small_test_set, judge_triplet_stream
 
-#: grade_id of a self-check cell -> the judge that decides its grade.
+#: grade_id of a self-check cell -> the judge that decides its grade (every exercise 1.1-9.1).
 JUDGES: dict[str, Callable[[Remote, np.random.Generator], None]] = {
     "check_ex1_1_squared_distance": judge_squared_distance,
-    "check_ex3_1_plot_triplets": judge_plot_triplets,
-    "check_ex7_1_triplet_loss": judge_triplet_loss,
-    "check_ex8_2_precision_at_1": judge_precision_at_1,
-    "check_ex9_1_batch_hard": judge_batch_hard,
     "check_ex2_1_prepare_images": judge_prepare_images,
+    "check_ex3_1_plot_triplets": judge_plot_triplets,
     "check_ex4_1_create_batch": judge_create_batch,
+    "check_ex5_1_embedding_model": judge_embedding_model,
+    "check_ex6_1_siamese_network": judge_siamese_network,
+    "check_ex7_1_triplet_loss": judge_triplet_loss,
+    "check_ex7_2_margin_loss": judge_margin_loss,
     "check_ex8_1_small_test_set": judge_small_test_set,
+    "check_ex8_2_precision_at_1": judge_precision_at_1,
+    "check_ex8_3_compile_siamese": judge_compile_siamese,
     "check_ex8_4_triplet_stream": judge_triplet_stream,
+    "check_ex8_5_train": judge_train,
+    "check_ex9_1_batch_hard": judge_batch_hard,
 }
 
 __all__ = ["JUDGES", "Failed", "LearnerRaised", "judge"]
