@@ -44,6 +44,7 @@ if sys.path and os.path.abspath(sys.path[0]) == _HERE:
 # grammar at import time (seconds of CPU) for a format check that notebooks never use.
 sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
+import queue  # noqa: E402
 import signal  # noqa: E402
 import stat  # noqa: E402
 
@@ -407,35 +408,47 @@ class _RequestChannel:
         return messages, rise.bytes
 
     def _run(self, code: str) -> list[dict]:
-        from siamese_grading.remote import REPLY_MIME, KernelGone, RequestTimeout
+        """Execute ``code``; keep the replies (at most MAX_REPLY_BYTES of them in all).
 
-        left = self.deadline - time.monotonic()
-        if left <= 0:
+        IOPub is read a second at a time, so that a kernel that dies is noticed at once,
+        not at the end of the time limit; other output is counted and dropped.
+        """
+        from siamese_grading.remote import (
+            MAX_REPLY_BYTES,
+            REPLY_MIME,
+            KernelGone,
+            ProtocolError,
+            RequestTimeout,
+        )
+
+        kc, km = self.client.kc, self.client.km
+        if self.deadline - time.monotonic() <= 0:
             raise RequestTimeout()
+        msg_id = kc.execute(code, store_history=False, allow_stdin=False)
         kept: list[dict] = []
-        other = 0
-
-        def keep(msg: dict) -> None:
-            nonlocal other
-            data = (msg.get("content") or {}).get("data") or {}
-            if msg.get("msg_type") == "display_data" and REPLY_MIME in data:
-                kept.append(msg)
-            elif other < self.MAX_OTHER_OUTPUT:
-                other += _content_size(msg.get("content") or {})
-
-        km = self.client.km
-        try:
-            run_sync(self.client.kc.execute_interactive)(
-                code, store_history=False, allow_stdin=False, timeout=left, output_hook=keep
-            )
-        except TimeoutError:
-            alive = run_sync(km.is_alive)()
-            if alive:
+        kept_bytes, flooded = 0, False
+        while True:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
                 run_sync(km.interrupt_kernel)()
-                raise RequestTimeout() from None
-            raise KernelGone() from None
-        if not run_sync(km.is_alive)():
-            raise KernelGone()
+                raise RequestTimeout()
+            try:
+                msg = run_sync(kc.get_iopub_msg)(timeout=min(1.0, left))
+            except queue.Empty:
+                if not run_sync(km.is_alive)():
+                    raise KernelGone() from None
+                continue
+            if (msg.get("parent_header") or {}).get("msg_id") != msg_id:
+                continue
+            content = msg.get("content") or {}
+            if msg.get("msg_type") == "status" and content.get("execution_state") == "idle":
+                break
+            if msg.get("msg_type") == "display_data" and REPLY_MIME in (content.get("data") or {}):
+                kept_bytes += _content_size(content)
+                flooded = flooded or kept_bytes > MAX_REPLY_BYTES or len(kept) >= 8
+                kept = [] if flooded else [*kept, msg]  # a flood is dropped as it comes
+        if flooded:
+            raise ProtocolError("the kernel sent the grader more answers than it asked for")
         return kept
 
 
@@ -452,9 +465,26 @@ def _reply_status(reply: dict | None) -> tuple[str, str | None, str | None]:
     return "error", ename, evalue
 
 
+#: The worker's own memory (soft RLIMIT_DATA): far above what it needs (about 100 MB), so that
+#: only a kernel that floods it with messages (jupyter_client holds every frame of one message
+#: at once) makes it fail, and then that notebook's rows say so, and no one else's.
+WORKER_DATA_BYTES = 2 * 2**30
+
+
+def _cap_own_memory() -> None:
+    """Lower this process's soft RLIMIT_DATA (the hard limit stays: the kernel sets its own)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    cap = WORKER_DATA_BYTES if hard == resource.RLIM_INFINITY else min(hard, WORKER_DATA_BYTES)
+    if soft == resource.RLIM_INFINITY or soft > cap:
+        resource.setrlimit(resource.RLIMIT_DATA, (cap, hard))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: ``python _worker.py JOB.json``."""
     argv = sys.argv[1:] if argv is None else argv
+    _cap_own_memory()
     with open(argv[0], encoding="utf-8") as file:
         job = json.load(file)
     return run(job)

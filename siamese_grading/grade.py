@@ -728,6 +728,11 @@ def _feedback_notebook(task: _Task, run: RunResult, result: NotebookResult, sett
         if index in checks:
             row = verdicts.get(index)
             notes.append(_verdict_line(row))
+            seed = (run.judges.get(index) or {}).get("seed")
+            if seed is not None:  # so that an instructor can replay the judge's inputs
+                notes.append(
+                    f"[grader] judged outside your kernel, on inputs drawn with seed {seed}"
+                )
         elif index not in ready.secret:
             shown.outputs = inert_outputs(record.get("outputs", []))
         if notes:

@@ -97,7 +97,8 @@ def _grader_request():
         np.save(buffer, array, allow_pickle=False)
         return {{"npy": base64.b64encode(buffer.getvalue()).decode("ascii")}}
 
-    reply = {{"nonce": {nonce!r}}}
+    reply = {{}}
+    kept["__reply__"] = reply
     try:
         {target}
         args = [load(a) for a in {args!r}]
@@ -106,11 +107,25 @@ def _grader_request():
         reply["ok"] = True
     except BaseException as error:
         reply.update(ok=False, ename=type(error).__name__, evalue=str(error)[:{limit}])
-    display({{{mime!r}: reply}}, raw=True)
 
 
 _grader_request()
 del _grader_request
+"""
+#: The second half of a request, run once the learner's code has returned: it sends the
+#: value the first half kept, with the nonce, which therefore never exists while learner
+#: code runs.
+_SEND = """
+def _grader_send():
+    from IPython.display import display
+
+    reply = dict(globals().get("_grader_kept", {{}}).pop("__reply__", None) or {{}})
+    reply["nonce"] = {nonce!r}
+    display({{{mime!r}: reply}}, raw=True)
+
+
+_grader_send()
+del _grader_send
 """
 _CALL = "target = globals()[{name!r}]"
 _PROBE = (
@@ -230,17 +245,21 @@ def encode_argument(value: Any) -> Any:
     return {"npy": encode_array(value)}
 
 
+def send_code(nonce: str) -> str:
+    """The code that sends the value of the request just run, tagged with ``nonce``."""
+    return _SEND.format(nonce=nonce, mime=REPLY_MIME)
+
+
 def request_code(
     name: str | None,
     args: list[Any],
-    nonce: str,
     *,
     kwargs: dict[str, Any] | None = None,
     probe: str | None = None,
     keep: str | None = None,
     next_of: bool = False,
 ) -> str:
-    """The code that runs one request in the kernel and sends its value back.
+    """The code that runs one request in the kernel and keeps its value for :func:`send_code`.
 
     Exactly one target: the kernel's global function ``name``; ``probe``, the source
     of a ``def probe(namespace, *args, **kwargs)`` run with the kernel's globals; or
@@ -267,9 +286,7 @@ def request_code(
         args=[encode_argument(a) for a in args],
         kwargs={str(k): encode_argument(v) for k, v in (kwargs or {}).items()},
         keep=keep,
-        nonce=nonce,
         limit=MAX_ERROR_CHARS,
-        mime=REPLY_MIME,
     )
 
 
@@ -311,6 +328,7 @@ def parse_reply(messages: list[dict], nonce: str) -> Reply:
     ProtocolError
         If there is none, or it is malformed.
     """
+    found = []
     for message in messages:
         if message.get("msg_type") != "display_data":
             continue
@@ -323,15 +341,21 @@ def parse_reply(messages: list[dict], nonce: str) -> Reply:
                 reply = json.loads(reply)
             except ValueError:
                 continue
-        if not isinstance(reply, dict) or reply.get("nonce") != nonce:
-            continue
-        if reply.get("ok") is True:
-            return Reply(decode_value(reply.get("value")))
-        if reply.get("ok") is False:
-            ename, evalue = reply.get("ename"), reply.get("evalue")
-            return Reply(raised=Raised(str(ename)[:100], str(evalue)[:MAX_ERROR_CHARS]))
-        raise ProtocolError("the kernel's reply says neither ok nor error")
-    raise ProtocolError("the kernel sent no reply to the grader's request")
+        if isinstance(reply, dict) and reply.get("nonce") == nonce:
+            found.append(reply)
+    if not found:
+        raise ProtocolError("the kernel sent no reply to the grader's request")
+    if len(found) > 1:  # the grader's code sends one: the others were made by the submission
+        raise ProtocolError("the kernel answered one request of the grader more than once")
+    reply = found[0]
+    if reply.get("ok") is True:
+        return Reply(decode_value(reply.get("value")))
+    if reply.get("ok") is False:
+        ename, evalue = str(reply.get("ename"))[:100], str(reply.get("evalue"))
+        return Reply(
+            raised=Raised(ename if ename.isidentifier() else "Exception", evalue[:MAX_ERROR_CHARS])
+        )
+    raise ProtocolError("the kernel's reply says neither ok nor error")
 
 
 class RequestTimeout(Exception):
@@ -388,16 +412,25 @@ class Remote:
         return self._request((kept,), {}, False, next_of=True)
 
     def _request(self, args, kwargs, measure: bool, **target) -> Reply:
-        nonce = secrets.token_hex(8)
+        """Run the request (measured if asked), then fetch its value with a fresh nonce.
+
+        The nonce is drawn after the learner's code has returned, and only the second,
+        grader-written half sends it: a submission's own code cannot tag a reply with it
+        (a kernel it has taken over still can, so only the reply's values are trusted).
+        """
         self.requests += 1
-        code = request_code(target.pop("name", None), list(args), nonce, kwargs=kwargs, **target)
+        code = request_code(target.pop("name", None), list(args), kwargs=kwargs, **target)
+        memory = None
         if not measure:
-            return parse_reply(self._execute(code), nonce)
-        try:
-            messages, memory = self._execute(code, measure=True)
-        except TypeError as error:  # an execute that cannot measure
-            if "measure" not in str(error):
-                raise
-            messages, memory = self._execute(code), None
-        reply = parse_reply(messages, nonce)
+            early = self._execute(code)
+        else:
+            try:
+                early, memory = self._execute(code, measure=True)
+            except TypeError as error:  # an execute that cannot measure
+                if "measure" not in str(error):
+                    raise
+                early = self._execute(code)
+        nonce = secrets.token_hex(16)
+        del early  # the first half sends nothing the judge reads
+        reply = parse_reply(self._execute(send_code(nonce)), nonce)
         return replace(reply, memory=None if memory is None else int(memory))

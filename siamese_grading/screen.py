@@ -66,7 +66,14 @@ DENIED_ATTRS = frozenset(
     | {"getsourcelines", "currentframe", "getframeinfo", "builtins", "user_ns", "user_global_ns"}
     | {"input_transformers_cleanup", "input_transformers_post", "ast_transformers", "run_cell"}
     | {"sys"}
+    # str.format's fields look attributes up by name, out of the screen's sight:
+    # "{0.__class__}".format(x) is getattr; string.Formatter does the same
+    | {"format_map", "Formatter", "get_field", "get_value", "vformat", "format_field"}
+    | {"attrgetter", "methodcaller"}
 )
+#: Names that exercise code may bind only as a method's first parameter: ``self.x = ...``
+#: is allowed because ``self`` is the instance; ``self = module`` would make it anything.
+SELF_NAMES = frozenset({"self", "cls"})
 #: Attributes of the ``sys`` module that exercise code may not use (besides DENIED_ATTRS).
 DENIED_SYS = frozenset({"path", "path_hooks", "meta_path", "modules", "setrecursionlimit"})
 #: Standard-library modules that exercise code may import besides the notebook's own.
@@ -359,6 +366,18 @@ def _screen(source: str, policy: Policy) -> Screened:
     return result
 
 
+def _format_looks_up(template: str) -> bool:
+    """Whether a str.format template has a field like ``{0.attr}`` or ``{x[key]}`` (or is bad)."""
+    import string
+
+    try:
+        fields = [f for _, f, spec, _ in string.Formatter().parse(template) if f is not None]
+        specs = [spec for _, f, spec, _ in string.Formatter().parse(template) if spec]
+    except ValueError:
+        return True
+    return any("." in f or "[" in f for f in fields) or any("{" in spec for spec in specs)
+
+
 def _decorators(statement: ast.stmt) -> list[ast.expr]:
     return list(getattr(statement, "decorator_list", []))
 
@@ -438,6 +457,23 @@ class _Checker(ast.NodeVisitor):
     def visit_Name(self, node: ast.Name) -> None:
         if node.id in DENIED_NAMES or _dunder(node.id):
             self.refuse(node, f"uses {node.id!r}, which exercise code may not use")
+        if node.id in SELF_NAMES and isinstance(node.ctx, (ast.Store, ast.Del)):
+            self.refuse(node, f"binds {node.id!r}, which may only name a method's own object")
+
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
+        if node.name in SELF_NAMES:
+            self.refuse(node, f"binds {node.name!r}, which may only name a method's own object")
+        self.generic_visit(node)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr == "format":
+            literal = func.value
+            if not (isinstance(literal, ast.Constant) and isinstance(literal.value, str)):
+                self.refuse(node, "calls .format on something other than a string literal")
+            elif _format_looks_up(literal.value):
+                self.refuse(node, "uses a format field with . or [...], which looks attributes up")
+        self.generic_visit(node)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         attr = node.attr
@@ -467,6 +503,8 @@ class _Checker(ast.NodeVisitor):
 
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
+            if alias.asname in SELF_NAMES:
+                self.refuse(node, f"binds {alias.asname!r} to a module")
             self._module(node, alias.name)
             if alias.name == "sys":
                 self.sys.add(alias.asname or "sys")

@@ -46,6 +46,7 @@ from siamese_grading.remote import (
     encode_array,
     parse_reply,
     request_code,
+    send_code,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,6 +60,34 @@ class _Pickled:
 
     def __reduce__(self):
         return (exec, (self.code,))
+
+
+def pickled_stand(switch_off: str) -> str:
+    """A class body that switches the kernel's own checks off, out of the screen's sight.
+
+    ``switch_off`` says what to replace, as lines ``self = checks`` (the object) and
+    ``self.check_x = lambda *args, **kwargs: None`` (its attribute and the new value,
+    evaluated in the notebook's namespace). The class body writes a pickle that makes
+    numpy run that code when it loads it with ``allow_pickle=True``: code the screen never
+    reads, so an attack test shows what a kernel taken over can do.
+    """
+    lines, target = [], None
+    for line in switch_off.strip().splitlines():
+        name, _, value = (part.strip() for part in line.partition("="))
+        if name == "self":
+            target = value
+        else:
+            attribute = name.removeprefix("self.")
+            lines.append(f"setattr(eval({target!r}, ns), {attribute!r}, eval({value!r}, ns))")
+    code = "ns = get_ipython().user_ns\n" + "\n".join(lines) + "\n"
+    payload = pickle.dumps(_Pickled(code), protocol=0)
+    return (
+        "class Stand:\n"
+        f"    payload = {payload!r}\n"
+        '    with open("/tmp/switch_off.pkl", "wb") as file:\n'
+        "        file.write(payload)\n"
+        '    np.load("/tmp/switch_off.pkl", allow_pickle=True)\n'
+    )
 
 
 NOTEBOOK_01 = "01_understanding_the_approach.ipynb"
@@ -141,16 +170,21 @@ def test_a_reply_counts_only_with_its_own_nonce():
         parse_reply([reply_message(other)], "abc")
     raised = parse_reply([reply_message({"nonce": "abc", "ok": False, "ename": "E" * 500})], "abc")
     assert raised.raised is not None and len(raised.raised.ename) == 100
+    formula = {"nonce": "abc", "ok": False, "ename": '=HYPERLINK("x")', "evalue": "e"}
+    assert parse_reply([reply_message(formula)], "abc").raised.ename == "Exception"
+    with pytest.raises(ProtocolError, match="more than once"):  # one reply per request
+        parse_reply([reply_message(good), reply_message(good)], "abc")
     with pytest.raises(ProtocolError, match="neither"):
         parse_reply([reply_message({"nonce": "abc", "ok": "yes"})], "abc")
 
 
 def test_request_code_calls_a_global_function_by_name_only():
     with pytest.raises(ValueError, match="by name"):
-        request_code("os.system('x')", [], "n")
-    code = request_code("squared_distance", [np.zeros(2)], "n0")
+        request_code("os.system('x')", [])
+    code = request_code("squared_distance", [np.zeros(2)])
     compile(code, "request", "exec")  # valid Python
-    assert "squared_distance" in code and REPLY_MIME in code
+    assert "squared_distance" in code and REPLY_MIME not in code  # it sends nothing itself
+    assert REPLY_MIME in send_code("n1") and "n1" in send_code("n1")
 
 
 class InProcessKernel:
@@ -327,31 +361,26 @@ ATTACKS = {
     # numpy's comparisons rewritten from a class body (the screen allows `self.x = ...`)
     NOTEBOOK_01: (
         "1.1",
-        """# EXERCISE 1.1 — the squared Euclidean distance
-class Stand:
-    self = np
-    self.isclose = lambda a, b, *args, **kwargs: b not in (5.0, 12.5)
-    self.allclose = lambda *args, **kwargs: True
-
-
-def squared_distance(a, b):
-    return np.zeros(np.shape(a)[:-1])
-""",
+        "# EXERCISE 1.1 — the squared Euclidean distance\n"
+        + pickled_stand(
+            "self = np\n"
+            "self.isclose = lambda a, b, *args, **kwargs: b not in (5.0, 12.5)\n"
+            "self.allclose = lambda *args, **kwargs: True"
+        )
+        + "\n\ndef squared_distance(a, b):\n    return np.zeros(np.shape(a)[:-1])\n",
     ),
     # the course's check replaced, and np.testing's comparison with it (the hidden test's)
     NOTEBOOK_07: (
         "7.1",
-        """# EXERCISE 7.1 — implement the triplet loss with keras.ops
-class Stand:
-    self = checks
-    self.check_triplet_loss = lambda *args, **kwargs: None
-    self = np.testing
-    self.assert_allclose = lambda *args, **kwargs: None
-
-
-def triplet_loss(y_true, y_pred, alpha=0.2):
-    return ops.zeros_like(y_pred[:, 0])
-""",
+        "# EXERCISE 7.1 — implement the triplet loss with keras.ops\n"
+        + pickled_stand(
+            "self = checks\n"
+            "self.check_triplet_loss = lambda *args, **kwargs: None\n"
+            "self = np.testing\n"
+            "self.assert_allclose = lambda *args, **kwargs: None"
+        )
+        + "\n\ndef triplet_loss(y_true, y_pred, alpha=0.2):\n"
+        "    return ops.zeros_like(y_pred[:, 0])\n",
     ),
 }
 

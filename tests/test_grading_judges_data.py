@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import test_check_retrieval as retrieval_corpus
 import test_check_training as training_corpus
-from test_grading_judges import InProcessKernel, corpus_remote
+from test_grading_judges import InProcessKernel, corpus_remote, pickled_stand
 
 import helpers
 from answer_corpus import ANSWERS, BY_NAME
@@ -525,7 +525,7 @@ def test_the_8_2_judge_sends_its_large_arguments_before_the_measured_call():
 # ======================================================================= end to end
 
 #: Each judged exercise: its notebook, the wrong answer of an attacker who first switches the
-#: kernel's own check off (from a class body, as the screen allows), and its grade_id.
+#: kernel's own check off (with a pickle numpy loads: see pickled_stand), and its grade_id.
 E2E = {
     "2.1": (
         "02_importing_the_data.ipynb",
@@ -601,7 +601,7 @@ def attacked(nb, number: str, source_nb) -> object:
     )
     code = with_answer(instructor.source, textwrap.dedent(answer).strip("\n"))
     head, _, rest = code.partition("\n")
-    stand = "class Stand:\n" + textwrap.indent(switch_off, "    ") + "\n\n\n"
+    stand = pickled_stand(switch_off) + "\n\n"
     for cell in nb.cells:
         if cell.cell_type == "code" and cell.source.startswith(f"# EXERCISE {number}"):
             cell.source = f"{head}\n{stand}{rest}"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_grading_judges import InProcessKernel, corpus_remote
+from test_grading_judges import InProcessKernel, corpus_remote, pickled_stand
 
 from answer_corpus import (
     _CONCAT,
@@ -432,9 +432,9 @@ ATTACKS_E2E = {
 emb_size = 64
 
 
-class Stand:
-    self = checks
-    self.check_embedding_model = lambda *args, **kwargs: None
+"""
+        + pickled_stand("self = checks\nself.check_embedding_model = lambda *args, **kwargs: None")
+        + """
 
 
 embedding_model = keras.Sequential(
@@ -446,9 +446,9 @@ embedding_model = keras.Sequential(
     },
     "06_the_siamese_network.ipynb": {
         "6.1": """# EXERCISE 6.1 — build the Siamese network
-class Stand:
-    self = checks
-    self.check_siamese_network = lambda *args, **kwargs: None
+"""
+        + pickled_stand("self = checks\nself.check_siamese_network = lambda *args, **kwargs: None")
+        + """
 
 
 def build_siamese_network(embedding_model):
@@ -461,9 +461,9 @@ def build_siamese_network(embedding_model):
     },
     "07_the_triplet_loss.ipynb": {
         "7.2": """# EXERCISE 7.2 — the triplet loss with its margin fixed
-class Stand:
-    self = checks
-    self.check_margin_loss = lambda *args, **kwargs: None
+"""
+        + pickled_stand("self = checks\nself.check_margin_loss = lambda *args, **kwargs: None")
+        + """
 
 
 @keras.saving.register_keras_serializable(package="learner")
@@ -485,10 +485,13 @@ class MarginTripletLoss(keras.losses.Loss):
     },
     "08_model_training.ipynb": {
         "8.3": """# EXERCISE 8.3 — compile the Siamese network
-class Stand:
-    self = checks
-    self.check_compile_siamese = lambda *args, **kwargs: None
-    self.check_training = lambda *args, **kwargs: None
+"""
+        + pickled_stand(
+            "self = checks\n"
+            "self.check_compile_siamese = lambda *args, **kwargs: None\n"
+            "self.check_training = lambda *args, **kwargs: None"
+        )
+        + """
 
 
 def compile_siamese(siamese, alpha=0.2, learning_rate=1e-3):

@@ -77,14 +77,16 @@ def judge(grade_id: str, remote: Remote, seed: int | None = None) -> dict:
     -------
     dict
         ``status`` (``"passed"``, ``"failed"``, ``"error"``, ``"timeout"`` or
-        ``"dead"``), ``message``, ``requests`` and ``seconds``.
+        ``"dead"``), ``message``, ``requests``, ``seconds`` and ``seed`` (to replay a
+        verdict: ``judge(grade_id, remote, seed)`` draws the same inputs).
 
     Examples
     --------
     >>> judge("check_ex1_1_squared_distance", remote, seed=0)["status"]
     'passed'
     """
-    rng = np.random.default_rng(secrets.randbits(64) if seed is None else seed)
+    seed = secrets.randbits(64) if seed is None else seed
+    rng = np.random.default_rng(seed)
     started = time.monotonic()
     status, message = "passed", ""
     try:
@@ -106,4 +108,5 @@ def judge(grade_id: str, remote: Remote, seed: int | None = None) -> dict:
         "message": message,
         "requests": remote.requests,
         "seconds": round(time.monotonic() - started, 4),
+        "seed": seed,
     }
