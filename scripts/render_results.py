@@ -247,10 +247,25 @@ def backends_table(results: dict) -> str:
 
 
 #: README marker name -> function of the whole results file that returns the Markdown.
+def grading_table(results: dict) -> str:
+    section = results["grading"]
+    what = f"{section['learners']} submissions of {section['notebook']}, --jobs {section['jobs']}"
+    rows = [
+        [f"before the judges (`{section['baseline_rev']}`)", f"{section['baseline_s']:.1f}", "1x"],
+        [
+            "this version (judges, limits, start-up check)",
+            f"{section['current_s']:.1f}",
+            _ratio(section["ratio"]),
+        ],
+    ]
+    return _table(["grader", f"s to grade {what}", "time"], rows)
+
+
 RENDERERS: dict[str, Callable[[dict], str]] = {
     "embedding": embedding_table,
     "batches": batches_table,
     "notebooks": notebooks_table,
+    "grading": grading_table,
     "recipes": recipes_table,
     "open_set": open_set_table,
     "losses": losses_table,

@@ -268,6 +268,13 @@ def grade_submissions(
     try:
         sandbox = _sandbox(limits, run_dir, [submissions, Path(source_dir).resolve(), out], log)
         settings = _Settings(limits, jobs, out, FeedbackWriter(), log, sandbox)
+        problem = settings.writer.problem()
+        if problem is not None:
+            raise GradingError(
+                f"the feedback pages cannot be written here ({problem}); reinstall nbconvert "
+                "(pip install nbconvert) or point JUPYTER_PATH at its share/jupyter; nothing was "
+                "graded"
+            )
         preflight([s for s in sources.values() if _submitted(s, learners)], settings)
         out.mkdir(parents=True, exist_ok=True)
         rows, results = _grade_all(learners, sources, settings)

@@ -263,6 +263,34 @@ def _image(value, starts: tuple[bytes, ...]) -> bytes | None:
     return raw if raw.startswith(starts) else None
 
 
+def _find_nbconvert_templates() -> None:
+    """Make nbconvert's own templates findable from any Python environment.
+
+    nbconvert looks for its templates under the running Python's ``share/jupyter``. In a
+    venv made with ``--system-site-packages`` (or a Python whose packages live
+    elsewhere), nbconvert and its templates belong to another prefix; that prefix's
+    ``share/jupyter`` is added to ``JUPYTER_PATH`` of this process when it has them.
+    """
+    import os
+    import sys
+
+    import nbconvert
+
+    package = Path(nbconvert.__file__).resolve().parent  # <prefix>/lib/pythonX.Y/site-packages
+    prefixes = [sys.prefix, sys.base_prefix, sys.exec_prefix, *package.parents[2:4]]
+    found = []
+    default = Path(sys.prefix) / "share" / "jupyter"  # searched anyway
+    for prefix in prefixes:
+        data = Path(prefix) / "share" / "jupyter"
+        has_lab = (data / "nbconvert" / "templates" / "lab").is_dir()
+        if has_lab and data != default and str(data) not in found:
+            found.append(str(data))
+    current = [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]
+    missing = [p for p in found if p not in current]
+    if missing:
+        os.environ["JUPYTER_PATH"] = os.pathsep.join(current + missing)
+
+
 class FeedbackWriter:
     """Renders feedback notebooks to HTML with nbconvert (lab template, built once).
 
@@ -273,7 +301,26 @@ class FeedbackWriter:
     def __init__(self):
         from nbconvert import HTMLExporter
 
-        self.exporter = HTMLExporter(template_name="lab")
+        _find_nbconvert_templates()
+        self._broken: str | None = None
+        try:
+            self.exporter = HTMLExporter(template_name="lab")
+        except Exception as error:  # no template: problem() says so before grading starts
+            self.exporter, self._broken = None, first_line(describe(error))
+
+    def problem(self) -> str | None:
+        """Why no page can be written here (e.g. nbconvert finds no template), or None.
+
+        The grader asks before the first submission, so that a broken installation
+        stops the run with its cause instead of costing every row.
+        """
+        if self._broken is not None:
+            return self._broken
+        try:
+            self.exporter.from_notebook_node(new_notebook(cells=[new_markdown_cell("probe")]))
+        except Exception as error:
+            return first_line(describe(error))
+        return None
 
     def write(self, nb: NotebookNode, path: Path) -> None:
         """Write ``nb`` as HTML to ``path``; on failure, write its first cell only.
