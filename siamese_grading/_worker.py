@@ -125,6 +125,15 @@ class CappedClient(NotebookClient):
         self.last_reply: dict | None = None
         self.on_cell_executed = self._remember_reply
 
+    def _update_display_id(self, display_id, msg) -> None:
+        """Ignore display updates: each output stays as first shown (and counted).
+
+        nbclient would copy an update's data into every earlier output of that
+        display id without passing through :meth:`output`, so a notebook could
+        multiply one large output past every cap (one 8 MB update, 90 displays).
+        """
+        return None
+
     def _remember_reply(self, cell, cell_index, execute_reply):
         self.last_reply = execute_reply
 

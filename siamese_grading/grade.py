@@ -55,6 +55,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -101,6 +102,13 @@ NO_SANDBOX_NOTE = " This notebook was graded without a sandbox."
 MAX_SHOWN_CHARS = 20_000
 #: Longest feedback folder name (UTF-8 bytes); a longer learner name is cut and hashed.
 MAX_FOLDER_BYTES = 120
+#: A short name that looks like a cut-and-hashed one is hashed too (one folder per learner).
+_HASHED_NAME = re.compile(r"^.{0,60}-[0-9a-f]{12}$", flags=re.DOTALL)
+HARD_LINK_REASON = (
+    "the file is the same file as another learner's (a hard link); each learner submits a "
+    "notebook file of their own"
+)
+SOURCE_LINK_REASON = "the file is the instructor's notebook itself (a hard link to it)"
 #: How many of the other files of a learner's folder a row or the log names.
 MAX_LISTED = 5
 FOLDER_LINK_REASON = (
@@ -163,6 +171,8 @@ class _Settings:
     writer: FeedbackWriter
     log: Callable[[str], None]
     sandbox: Sandbox | None = None
+    #: (device, inode) of files that more than one name points at -> why they are refused
+    shared: dict = field(default_factory=dict)
 
     @property
     def mode(self) -> str:
@@ -267,7 +277,8 @@ def grade_submissions(
     run_dir = Path(tempfile.mkdtemp(prefix="siamese-grading-run-"))
     try:
         sandbox = _sandbox(limits, run_dir, [submissions, Path(source_dir).resolve(), out], log)
-        settings = _Settings(limits, jobs, out, FeedbackWriter(), log, sandbox)
+        shared = shared_files(Path(source_dir).resolve(), learners)
+        settings = _Settings(limits, jobs, out, FeedbackWriter(), log, sandbox, shared)
         problem = settings.writer.problem()
         if problem is not None:
             raise GradingError(
@@ -382,6 +393,9 @@ def _prepare(learner: str, folder: _Folder, source: SourceNotebook, settings: _S
     path = folder.files.get(source.name)
     if path is None:
         return _missing(learner, source, _not_submitted(folder.others), settings)
+    reason = settings.shared.get(_inode(path))
+    if reason is not None:
+        return _invalid(learner, source, reason, settings)
     try:
         return _Task(learner, source, assemble(source.nb, read_notebook(path)))
     except InvalidNotebookError as error:
@@ -389,6 +403,32 @@ def _prepare(learner: str, folder: _Folder, source: SourceNotebook, settings: _S
     except Exception as error:  # RecursionError, MemoryError, a bug: this notebook only
         reason = f"the grader could not read this notebook ({describe(error)})"
         return _not_graded(learner, source, "error", reason, settings)
+
+
+def _inode(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = os.lstat(path)
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
+def shared_files(source_dir: Path, learners: dict[str, _Folder]) -> dict:
+    """Submitted files that are hard links to a source notebook or to another learner's file.
+
+    A hard link is a regular file, not a symbolic one, so only its inode tells that
+    two names are one file (``cp -al``, or an archive unpacked with its links kept).
+    """
+    sources = {_inode(path) for path in Path(source_dir).glob("*.ipynb")} - {None}
+    counts: dict = {}
+    for folder in learners.values():
+        for path in folder.files.values():
+            key = _inode(path)
+            if key is not None:
+                counts[key] = counts.get(key, 0) + 1
+    shared = {key: HARD_LINK_REASON for key, count in counts.items() if count > 1}
+    shared.update({key: SOURCE_LINK_REASON for key in counts if key in sources})
+    return shared
 
 
 def _not_submitted(others: list[str]) -> str:
@@ -405,7 +445,8 @@ def feedback_folder(learner: str) -> str:
 
     ``learner`` is already a :func:`~siamese_grading._text.display_name`; a name
     longer than :data:`MAX_FOLDER_BYTES` keeps its start and gets a hash of the
-    whole, so that it is a valid file name and still one folder per learner.
+    whole, so that it is a valid file name and still one folder per learner; so
+    does a short name that looks like such a cut one (no learner can take another's).
 
     Examples
     --------
@@ -414,7 +455,8 @@ def feedback_folder(learner: str) -> str:
     >>> len(feedback_folder("x" * 300))
     73
     """
-    if len(learner.encode("utf-8", "backslashreplace")) <= MAX_FOLDER_BYTES:
+    short = len(learner.encode("utf-8", "backslashreplace")) <= MAX_FOLDER_BYTES
+    if short and not _HASHED_NAME.match(learner):
         return learner
     digest = hashlib.sha256(learner.encode("utf-8", "backslashreplace")).hexdigest()[:12]
     return f"{learner[:60]}-{digest}"

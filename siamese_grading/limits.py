@@ -31,6 +31,8 @@ MAX_OUTPUT = 16 * 2**20
 #: Notebook 08, the heaviest, peaks at 1,747 MiB at MNIST's full size and at 1,273 MiB on
 #: the bundled data that grading kernels use (README, "At MNIST's full size").
 MEMORY_BYTES = 3 * 2**30
+#: Files a kernel may hold open at once (a TensorFlow kernel holds about 30).
+MAX_OPEN_FILES = 256
 #: RLIMIT_DATA of each process, in memory limits (see :meth:`Limits.rlimits`).
 DATA_HEADROOM = 2
 #: Processes and threads of a notebook at once (TensorFlow starts about two per core).
@@ -212,6 +214,11 @@ class Limits:
             "RLIMIT_DATA": [data, data],
             "RLIMIT_CPU": [cpu, cpu + 5],
             "RLIMIT_CORE": [0, 0],
+            # memory outside any mapping (a memfd, a file in a tmpfs) grows by writing a
+            # file: no file may be larger than the scratch space, and few may be open at
+            # once; the watchdog counts what memfds hold (runner.Watch)
+            "RLIMIT_FSIZE": [self.scratch_bytes, self.scratch_bytes],
+            "RLIMIT_NOFILE": [MAX_OPEN_FILES, MAX_OPEN_FILES],
         }
 
     def to_json(self) -> dict[str, Any]:

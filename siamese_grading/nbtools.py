@@ -46,6 +46,11 @@ MAX_CODE_CHARS = 1_000_000
 #: Deepest nesting of lists and objects in what a submission keeps of its JSON
 #: (the notebook, its cells and their metadata; a course notebook nests 6 deep).
 MAX_NESTING = 64
+#: Most JSON objects and arrays (``{`` and ``[``, counted in the raw file, strings included:
+#: an upper bound) a notebook may hold. A notebook of 5,000 cells with outputs holds a few
+#: hundred thousand; a 99 MB file of ``[{},{},...]`` holds 33 million, which Python's parser
+#: would turn into gigabytes of objects before any other check.
+MAX_CONTAINERS = 2_000_000
 #: Why a submitted file that is a symbolic link is not read.
 SYMLINK_REASON = "the file is a symbolic link; submit the notebook file itself"
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -458,7 +463,13 @@ def read_notebook(path: str | Path) -> NotebookNode:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidNotebookError("not a text file (not UTF-8), so not a notebook") from None
+    containers = data.count(b"{") + data.count(b"[")
     del data
+    if containers > MAX_CONTAINERS:
+        raise InvalidNotebookError(
+            f"holds {containers:,} JSON objects and arrays, more than the limit of "
+            f"{MAX_CONTAINERS:,}, so it is not read"
+        )
     try:
         content = json.loads(text)
     except json.JSONDecodeError as error:
@@ -546,10 +557,7 @@ def clean_notebook(raw) -> NotebookNode:
             f"the notebook has {len(cells):,} cells, more than the limit of {MAX_CELLS:,}"
         )
     nb = new_notebook()
-    metadata = raw.get("metadata")
-    if isinstance(metadata, dict):
-        check_nesting(metadata, depth=2, where="its metadata: ")
-        nb.metadata = nbformat.from_dict(metadata)
+    # the submission's own notebook metadata is never used (the source's is): not kept
     seen_ids: set[str] = set()
     code_chars = 0
     for number, cell in enumerate(cells):
@@ -580,9 +588,10 @@ def _clean_cell(cell, number: int, seen_ids: set[str]) -> NotebookNode:
         new.execution_count = None
         new.outputs = []
     cell_metadata = cell.get("metadata")
-    if isinstance(cell_metadata, dict):
-        check_nesting(cell_metadata, depth=4, where=f"the metadata of cell {number}: ")
-        new.metadata = nbformat.from_dict(cell_metadata)
+    nbgrader = cell_metadata.get("nbgrader") if isinstance(cell_metadata, dict) else None
+    if isinstance(nbgrader, dict):  # of a cell's metadata only nbgrader's is used (grade_id)
+        check_nesting(nbgrader, depth=5, where=f"the metadata of cell {number}: ")
+        new.metadata = nbformat.from_dict({"nbgrader": nbgrader})
     cell_id = cell.get("id")
     if not (isinstance(cell_id, str) and re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", cell_id)):
         cell_id = new_cell_id()

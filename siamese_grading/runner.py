@@ -276,9 +276,11 @@ class Watch:
         """Read the tree once; return the limit it passed (kept in ``limit``), or None."""
         self.pids = process_tree(self.root)
         stats = [s for s in map(_stat, self.pids) if s is not None]
-        memory = sum(s[2] for s in stats)
+        unmapped = _memfd_bytes(self.pids)  # memory a memfd holds is in no process's RSS
+        memory = sum(s[2] for s in stats) + unmapped
         if memory > self.limits.memory_bytes:  # shared pages count once in PSS
-            memory = sum(_pss(pid) or s[2] for pid, s in zip(self.pids, stats, strict=False))
+            resident = sum(_pss(pid) or s[2] for pid, s in zip(self.pids, stats, strict=False))
+            memory = resident + unmapped
         tasks = sum(s[1] for s in stats)
         self.cpu = max(self.cpu, sum(s[0] for s in stats))
         self.peak_memory = max(self.peak_memory, memory)
@@ -332,6 +334,34 @@ def _stat(pid: int) -> tuple[float, int, int] | None:
         return cpu, int(fields[17]), int(fields[21]) * _PAGE
     except (OSError, ValueError, IndexError):
         return None
+
+
+def _memfd_bytes(pids: list[int]) -> int:
+    """Bytes held by the memfds that ``pids`` have open (each file once).
+
+    ``memfd_create`` gives memory that is a file: it is in no process's resident set
+    until mapped, and no rlimit but ``RLIMIT_FSIZE`` bounds one. Its open file
+    descriptors show it (``/proc/<pid>/fd/N`` -> ``/memfd:name``).
+    """
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for pid in pids:
+        folder = f"/proc/{pid}/fd"
+        try:
+            fds = os.listdir(folder)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if not os.readlink(f"{folder}/{fd}").startswith("/memfd:"):
+                    continue
+                stat = os.stat(f"{folder}/{fd}")
+            except OSError:
+                continue
+            if (stat.st_dev, stat.st_ino) not in seen:
+                seen.add((stat.st_dev, stat.st_ino))
+                total += max(stat.st_size, stat.st_blocks * 512)
+    return total
 
 
 def _pss(pid: int) -> int | None:

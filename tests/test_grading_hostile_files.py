@@ -513,11 +513,34 @@ def test_read_notebook_refuses_cells_nested_too_deep_for_python(folder):
 
 @pytest.mark.parametrize("depth", [65, 500, 5_000])
 def test_read_notebook_refuses_metadata_nested_deeper_than_the_limit(folder, depth):
-    meta = '{"a": [' * depth + "{}" + "]}" * depth  # json.dumps cannot write it
+    """Deep nbgrader metadata is refused; other metadata is not kept at all (see below)."""
+    meta = '{"nbgrader": ' + '{"a": [' * depth + "{}" + "]}" * depth + "}"  # not json.dumps
     text = '{"nbformat": 4, "cells": [{"cell_type": "code", "source": "", "metadata": %s}]}'
     text %= meta
     (folder / "m.ipynb").write_text(text, encoding="utf-8")
     with pytest.raises(InvalidNotebookError, match="nested more than 64 levels deep"):
+        read_notebook(folder / "m.ipynb")
+
+
+def test_read_notebook_keeps_only_nbgrader_metadata(folder):
+    """A submission's other metadata is never used, so a huge or deep one costs nothing."""
+    junk = "[" + ",".join(["{}"] * 10_000) + "]"
+    text = (
+        '{"nbformat": 4, "metadata": {"x": ' + junk + '}, "cells": [{"cell_type": "code", '
+        '"source": "y", "metadata": {"nbgrader": {"grade_id": "g"}, "z": ' + junk + "}}]}"
+    )
+    (folder / "m.ipynb").write_text(text, encoding="utf-8")
+    nb = read_notebook(folder / "m.ipynb")
+    assert dict(nb.metadata) == {} and dict(nb.cells[0].metadata) == {"nbgrader": {"grade_id": "g"}}
+
+
+def test_read_notebook_refuses_too_many_json_values_before_parsing(folder, monkeypatch):
+    """A 15 MB file of empty objects costs the parser gigabytes: refused by a count first."""
+    values = ",".join(["{}"] * (nbtools.MAX_CONTAINERS + 1))
+    text = '{"nbformat": 4, "cells": [], "metadata": {"x": [' + values + "]}}"
+    (folder / "m.ipynb").write_text(text, encoding="utf-8")
+    monkeypatch.setattr(nbtools.json, "loads", lambda *a, **k: pytest.fail("parsed"))
+    with pytest.raises(InvalidNotebookError, match="JSON objects and arrays, more than"):
         read_notebook(folder / "m.ipynb")
 
 
@@ -819,3 +842,73 @@ def test_files_that_cannot_be_read_cost_their_own_rows_without_a_sandbox(tmp_pat
         "odd_\\xff\\n/01_target.ipynb: invalid notebook (the file is a symbolic" in line
         for line in lines
     )
+
+
+# ------------------------------------------------------------- the second outside attack
+
+
+def test_a_name_that_looks_hashed_cannot_take_another_learners_feedback_folder():
+    victim = "victim_" + "v" * 130  # cut and hashed: longer than MAX_FOLDER_BYTES
+    digest = hashlib.sha256(victim.encode()).hexdigest()[:12]
+    impostor = f"{victim[:60]}-{digest}"  # short, and exactly the victim's folder name
+    assert grade_module.feedback_folder(victim) == impostor  # the attack's premise
+    assert grade_module.feedback_folder(impostor) != impostor
+    names = [victim, impostor, "alice", "a" * 200, "a" * 201, f"{'a' * 60}-{'0' * 12}"]
+    assert len({grade_module.feedback_folder(n) for n in names}) == len(names)
+
+
+def test_display_updates_cannot_multiply_an_output_past_the_caps():
+    """nbclient copies an update into every output of its display id, past ``output()``."""
+    from nbclient import NotebookClient
+    from nbformat.v4 import new_output
+
+    from siamese_grading._worker import CappedClient
+
+    def message(kind: str, text: str) -> dict:
+        content = {"data": {"text/plain": text}, "metadata": {}, "transient": {"display_id": "b"}}
+        header = {"msg_type": kind}
+        return {"msg_type": kind, "header": header, "parent_header": {}, "content": content}
+
+    results = {}
+    for client_class in (NotebookClient, CappedClient):
+        nb = new_notebook(cells=[new_code_cell("")])
+        kwargs = {"max_cell_output": 2**20} if client_class is CappedClient else {}
+        client = client_class(nb, **kwargs)
+        client.reset_execution_trackers()
+        client.clear_before_next_output = False  # as execute_cell sets it for each cell
+        outs = nb.cells[0].outputs
+        for _ in range(50):
+            client.output(outs, message("display_data", "x"), "b", 0)
+        client._update_display_id("b", message("update_display_data", "A" * 2**20))
+        results[client_class.__name__] = sum(len(o["data"]["text/plain"]) for o in outs)
+        assert all(o["output_type"] == new_output("display_data")["output_type"] for o in outs)
+    assert results["NotebookClient"] == 50 * 2**20  # the attack: 50 MiB out of 1 MiB sent
+    assert results["CappedClient"] == 50  # each display as first shown
+
+
+def test_hard_links_to_the_source_or_to_another_learner_are_refused(tmp_path, monkeypatch):
+    src, student_dir, site = make_course(tmp_path)
+    monkeypatch.setenv("PYTHONPATH", str(site))
+    student = nbformat.read(student_dir / NB, as_version=4)
+    subs, out = tmp_path / "submissions", tmp_path / "out"
+    for name in ("thief", "copycat", "copied", "honest"):
+        (subs / name).mkdir(parents=True)
+    os.link(src / NB, subs / "thief" / NB)
+    both = {"add": ANSWERS["ex1_1_add"], "mul": ANSWERS["ex1_2_mul"]}
+    nbformat.write(learner_notebook(student, **both), subs / "copied" / NB)
+    os.link(subs / "copied" / NB, subs / "copycat" / NB)
+    nbformat.write(learner_notebook(student, **both), subs / "honest" / NB)
+    assert (subs / "thief" / NB).read_bytes() == (src / NB).read_bytes()  # it is the source
+    grade_submissions(subs, src, out, limits=Limits(sandbox=False), log=lambda line: None)
+    with open(out / "grades.csv", newline="", encoding="utf-8") as file:
+        rows = list(csv.DictReader(file))
+    verdict = {(r["learner"], r["exercise"]): (r["status"], r["points"]) for r in rows}
+    messages = {r["learner"]: r["message"] for r in rows}
+    for exercise in EXERCISES:
+        assert verdict[("honest", exercise)] == ("passed", "1")
+        for learner in ("thief", "copycat", "copied"):
+            assert verdict[(learner, exercise)] == ("invalid-notebook", "0")
+    assert "the instructor's notebook itself" in messages["thief"]
+    assert "the same file as another learner's" in messages["copycat"]
+    page = (out / "feedback" / "thief" / NB.replace(".ipynb", ".html")).read_text()
+    assert "BEGIN SOLUTION" not in page

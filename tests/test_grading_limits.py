@@ -142,8 +142,18 @@ THREAD_BOMB = (
     "time.sleep(40)\n"
     "raise AssertionError('still running')"
 )
+#: Memory that is a file: 192 memfds of 8 MiB (1.5 GiB), in no process's resident set.
+MEMFD_HOG = (
+    "fds = []\n"
+    "for _ in range(192):\n"
+    "    fd = os.memfd_create('hog')\n"
+    "    os.write(fd, b'x' * 2**23)\n"
+    "    fds.append(fd)\n"
+    "raise AssertionError(f'held {len(fds) * 8} MiB in memfds')"
+)
 ATTACKERS = {
     "m_hog": HOG,
+    "m_memfd": MEMFD_HOG,
     "m_spread": SPREAD_HOG,
     "w_writes": WRITES,
     "c_burners": BURNERS,
@@ -232,6 +242,24 @@ def test_the_same_hog_does_allocate_without_the_limit():
     code = "import numpy as np\n" + HOG.replace("raise AssertionError", "print")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "held 1536 MiB", done.stderr[-500:]
+
+
+def test_memory_held_in_memfds_counts_and_no_file_outgrows_the_scratch_space(group_l):
+    mine = assert_limited(group_l, "m_memfd", "memory")
+    assert "more than 1,024 MiB of memory (--memory)" in mine["ex1_1_add"]["message"]
+
+
+def test_memfds_hold_memory_that_no_resident_count_sees():
+    """The attack is real: in a plain Python the memfds hold 1.5 GiB outside VmRSS."""
+    code = (
+        "import os\n"
+        + MEMFD_HOG.replace("raise AssertionError", "print")
+        + "\nrss = [l for l in open('/proc/self/status') if l.startswith('VmRSS')][0]\n"
+        "print(int(rss.split()[1]) // 1024)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    held, rss_mib = done.stdout.split("\n")[0], int(done.stdout.split("\n")[1])
+    assert held == "held 1536 MiB in memfds" and rss_mib < 200, done.stdout
 
 
 def test_memory_spread_over_processes_counts_together(group_l):

@@ -791,6 +791,8 @@ def test_limits_give_the_kernel_its_rlimits_and_say_which_limit_a_row_hit():
         "RLIMIT_DATA": [2**31, 2**31],
         "RLIMIT_CPU": [25, 30],
         "RLIMIT_CORE": [0, 0],
+        "RLIMIT_FSIZE": [limits.scratch_bytes, limits.scratch_bytes],
+        "RLIMIT_NOFILE": [256, 256],
     }
     assert Limits(timeout=60).cpu_limit == pytest.approx(240)
     assert limits.exceeded("memory") == "the notebook used more than 1,024 MiB of memory (--memory)"
@@ -802,13 +804,13 @@ def test_limits_give_the_kernel_its_rlimits_and_say_which_limit_a_row_hit():
         limited(sys.executable, [sys.executable, "-c", LIMITS_PROBE], limits.rlimits()),
         capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
-    assert done.stdout.split() == [str(2**31), "25", "0"]
+    assert done.stdout.split() == [str(2**31), "25", "0", str(limits.scratch_bytes), "256"]
 
 
 LIMITS_PROBE = (
     "import resource\n"
     "print(*(resource.getrlimit(getattr(resource, n))[0] for n in ('RLIMIT_DATA', 'RLIMIT_CPU',"
-    " 'RLIMIT_CORE')))"
+    " 'RLIMIT_CORE', 'RLIMIT_FSIZE', 'RLIMIT_NOFILE')))"
 )
 
 
