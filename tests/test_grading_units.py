@@ -13,9 +13,11 @@ import ast
 import base64
 import copy
 import csv
+import errno
 import hashlib
 import json
 import math
+import platform
 import re
 import shutil
 import subprocess
@@ -1163,3 +1165,27 @@ def test_command_line_rejects_bad_options_with_exit_status_2(
     assert stop.value.code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+SHMGET_PROBE = (
+    "import ctypes\n"
+    "libc = ctypes.CDLL(None, use_errno=True)\n"
+    "print(libc.shmget(0, 2**20, 0o1600), ctypes.get_errno())"  # IPC_PRIVATE, 1 MiB
+)
+
+
+@pytest.mark.skipif(
+    sys.platform != "linux" or platform.machine() not in ("x86_64", "aarch64"),
+    reason="the kernel's seccomp filter is built for Linux on x86_64 and aarch64",
+)
+def test_the_kernels_launcher_refuses_sysv_shared_memory():
+    """A written, detached SysV segment holds memory that no rlimit or resident count sees."""
+    plain = subprocess.run(
+        [sys.executable, "-c", SHMGET_PROBE], capture_output=True, text=True, timeout=60
+    )
+    assert plain.stdout.split()[0] != "-1"  # the call works without the filter: it is real
+    limited_run = subprocess.run(
+        limited(sys.executable, [sys.executable, "-c", SHMGET_PROBE], Limits().rlimits()),
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert limited_run.stdout.split() == ["-1", str(errno.EPERM)], limited_run.stderr
