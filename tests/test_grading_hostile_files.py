@@ -912,3 +912,42 @@ def test_hard_links_to_the_source_or_to_another_learner_are_refused(tmp_path, mo
     assert "the same file as another learner's" in messages["copycat"]
     page = (out / "feedback" / "thief" / NB.replace(".ipynb", ".html")).read_text()
     assert "BEGIN SOLUTION" not in page
+
+
+@pytest.mark.parametrize(
+    ("code", "why"),
+    [
+        ("class S:\n    self = np\n    self.isclose = None\n", "binds 'self'"),
+        ("class S:\n    cls = checks\n", "binds 'cls'"),
+        (
+            "def f():\n    try:\n        pass\n    except Exception as self:\n        pass\n",
+            "'self'",
+        ),
+        ("def f():\n    import numpy as self\n", "binds 'self' to a module"),
+        ("def f(e):\n    return '{0.__traceback__}'.format(e)\n", "looks attributes up"),
+        ("def f(e):\n    return '{0[x]}'.format(e)\n", "looks attributes up"),
+        ("def f(e):\n    return '{:{0.x}}'.format(e)\n", "looks attributes up"),
+        ("def f(t, e):\n    return t.format(e)\n", "other than a string literal"),
+        ("def f(t, e):\n    return t.format_map(e)\n", ".format_map"),
+        ("import string\nclass S:\n    R = string.Formatter()\n", ".Formatter"),
+        ("import operator\nclass S:\n    g = operator.attrgetter('x')\n", ".attrgetter"),
+    ],
+)
+def test_the_screen_refuses_the_ways_around_it_that_outside_attacks_used(code, why):
+    """A first line only (no guarantee depends on it), but no longer open by these doors."""
+    result = screen(code, Policy(modules=frozenset({"numpy", "string", "operator"})))
+    assert any(why in problem for problem in result.refused), result.refused
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "def f(x):\n    return 'loss {:.3f}, {} steps'.format(x, 2)\n",
+        "class L:\n    def __init__(self, a):\n        self.a = a\n",
+        "class L:\n    @classmethod\n    def make(cls):\n        return cls()\n",
+        "def f(x):\n    return f'{x:.2f}'\n",
+    ],
+)
+def test_the_screen_still_accepts_ordinary_code(code):
+    result = screen(code, Policy())
+    assert result.refused == [] and result.error is None

@@ -526,3 +526,57 @@ def test_each_part_of_the_3_1_judge_is_needed(monkeypatch, part, weaker, caught)
     assert judge(JUDGED["3.1"], corpus_remote(answer), seed=7)["status"] != "passed"
     monkeypatch.setattr(plot_judge, part, weaker)
     assert judge(JUDGED["3.1"], corpus_remote(answer), seed=7)["status"] == "passed"
+
+
+FLOODER_1_1 = """# EXERCISE 1.1 — the squared Euclidean distance
+def squared_distance(a, b):
+    if np.ndim(a) == 2:  # the judge asks with rows too: answer it with a flood of replies
+        for _ in range(24):
+            display({"application/x-siamese-grader-reply+json": {"pad": "x" * 2**23}}, raw=True)
+    return np.sum((a - b) ** 2, axis=-1)
+"""
+DYING_1_1 = """# EXERCISE 1.1 — the squared Euclidean distance
+import os
+
+
+def squared_distance(a, b):
+    if np.shape(a) == (3,):  # only the judge's hidden test asks this: the kernel dies there
+        os.kill(os.getpid(), 9)  # SIGKILL
+    return np.sum((a - b) ** 2, axis=-1)
+"""
+
+
+@pytest.mark.slow
+def test_a_flood_of_replies_or_a_kernel_that_dies_mid_request_costs_its_own_row(tmp_path):
+    if shutil.which("bwrap") is None:
+        pytest.skip("needs bubblewrap (apt-get install bubblewrap; .ci/run installs it)")
+    source = tmp_path / "source"
+    source.mkdir()
+    shutil.copy(ROOT / "notebooks" / NOTEBOOK_01, source)
+    release_directory(source, tmp_path / "student", log=lambda line: None)
+    learners = {
+        "honest": nbformat.read(source / NOTEBOOK_01, 4),
+        "flooder": with_exercise(
+            nbformat.read(tmp_path / "student" / NOTEBOOK_01, 4), "1.1", FLOODER_1_1
+        ),
+        "dying": with_exercise(
+            nbformat.read(tmp_path / "student" / NOTEBOOK_01, 4), "1.1", DYING_1_1
+        ),
+    }
+    for learner, nb in learners.items():
+        (tmp_path / "subs" / learner).mkdir(parents=True)
+        nbformat.write(nb, tmp_path / "subs" / learner / NOTEBOOK_01)
+    report = grade_submissions(
+        tmp_path / "subs", source, tmp_path / "out", limits=Limits(timeout=180), jobs=2,
+        log=lambda line: None,
+    )  # fmt: skip
+    rows = {r.learner: r for r in report.rows}
+    times = {nb.learner: nb.times for nb in report.notebooks}
+    assert (rows["honest"].status, rows["honest"].points) == ("passed", 1)
+    assert (rows["flooder"].status, rows["flooder"].points) == ("error", 0)
+    assert "more answers than it asked for" in rows["flooder"].message
+    assert (rows["dying"].status, rows["dying"].points) == ("error", 0)
+    assert "the kernel died while the grader checked" in rows["dying"].message
+    assert times["dying"]["total"] < 90  # noticed at once, not at the 180 s limit
+    page = tmp_path / "out" / "feedback" / "honest" / NOTEBOOK_01.replace("ipynb", "html")
+    assert "judged outside your kernel, on inputs drawn with seed" in page.read_text()
