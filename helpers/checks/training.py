@@ -536,13 +536,37 @@ def _counted(stream, drawn: list[int]):
 def _train(train, siamese, stream, steps, epochs, callbacks):
     with warnings.catch_warnings():  # the lesson asks for shuffle=False; its warning is noise here
         warnings.filterwarnings("ignore", message=".*shuffle=True.*", category=UserWarning)
-        out = call_learner(train, "train", siamese, stream, steps, epochs, callbacks=callbacks)
+        out = call_learner(
+            train, "train", siamese, stream, steps, epochs, callbacks=callbacks,
+            explain=_explain_stream_error,
+        )  # fmt: skip
     if not isinstance(out, keras.callbacks.History):
         raise AssertionError(
             f"train returned {type(out).__name__}; return what siamese.fit(...) returns, the "
             "History whose .history['loss'] the notebook plots."
         )
     return out
+
+
+def _explain_stream_error(exc: BaseException) -> str | None:
+    """The message when fit failed inside the stream: a generator read from two places at once.
+
+    Giving fit the stream as validation_data too makes TensorFlow read the one generator
+    from two threads, which fails ("generator already executing") or not, by timing;
+    either way the advice is the same as for the batches counted when it does not fail.
+    """
+    seen, text = set(), ""
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        text += f" {type(exc).__name__} {exc}"
+        exc = exc.__cause__ or exc.__context__
+    if "already executing" in text or "PyFunc" in text:
+        return (
+            "fit failed while it drew batches from the stream (train gave fit the stream twice, "
+            "e.g. as validation_data too, or the stream itself raised): give fit the stream "
+            "once, as its data (no validation_data, no extra fit)."
+        )
+    return None
 
 
 def _check_signature(train) -> None:
