@@ -1,6 +1,6 @@
 """Root pytest setup: every notebook that nbval executes is a ``slow`` test.
 
-``python -m pytest -m "not slow"`` then runs only the unit tests (about a minute on 2 cores).
+``python -m pytest -m "not slow"`` then runs only the unit tests (about 5 minutes on 2 cores).
 """
 
 import pytest
