@@ -166,7 +166,7 @@ def test_a_reply_counts_only_with_its_own_nonce():
     good = {"nonce": "abc", "ok": True, "value": {"npy": encode_array(np.array(3.0))}}
     other = {**good, "nonce": "xyz", "value": {"npy": encode_array(np.array(9.0))}}
     got = parse_reply([reply_message(other), reply_message(good)], "abc")
-    assert float(got.value) == 3.0
+    assert float(got.value) == 3.0  # exact: 3.0 itself went through .npy bytes and back
     with pytest.raises(ProtocolError, match="no reply"):
         parse_reply([reply_message(other)], "abc")
     raised = parse_reply([reply_message({"nonce": "abc", "ok": False, "ename": "E" * 500})], "abc")

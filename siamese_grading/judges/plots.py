@@ -24,9 +24,7 @@ PROBE_FIGURES = """
 def probe(namespace, examples):
     import matplotlib.pyplot as plt
     import numpy as np
-    from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
-    from helpers.checks.plots import _recording_figures
+    from helpers.checks.plots import _figure_of, _recording_figures
 
     function = namespace["plot_triplets"]
     plt.close("all")
@@ -34,17 +32,8 @@ def probe(namespace, examples):
         with _recording_figures(function) as created:
             result = function([np.array(e) for e in examples])
 
-        def figure_of(value):
-            if isinstance(value, Figure):
-                return value
-            if isinstance(value, Axes):
-                return value.figure
-            if isinstance(value, np.ndarray) and value.dtype == object and value.size:
-                return figure_of(value.flat[0])
-            return None
-
         candidates = [result, *result] if isinstance(result, (tuple, list)) else [result]
-        returned = next((f for f in map(figure_of, candidates) if f is not None), None)
+        returned = next((f for f in map(_figure_of, candidates) if f is not None), None)
         figures = list({id(f): f for f in created}.values())
         if returned is not None and all(f is not returned for f in figures):
             figures.append(returned)
